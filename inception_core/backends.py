@@ -1,0 +1,164 @@
+"""Backend selection for the fused ops.
+
+Backends:
+    ``triton``: the Triton kernels in ``inception_core.kernels`` (CUDA tensors; CPU tensors only when
+        ``TRITON_INTERPRET=1`` was set before the kernels were imported).
+    ``torch``: the same functions composed from stock PyTorch ops; runs anywhere, and is the oracle
+        the other backends are tested against.
+    ``auto`` (default): CUDA tensors -> triton, then torch with one warning that says why; CPU tensors
+        -> torch, or triton when ``TRITON_INTERPRET=1``.
+
+The CUDA C++ backend (``cuda``) is not part of this build: naming it is an error, never a silent stub.
+
+The choice comes, highest first, from the ``backend(name)`` context manager, ``set_backend(name)``,
+and the ``INCEPTION_CORE_BACKEND`` environment variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import importlib.util
+import os
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+__all__ = [
+    "AVAILABLE_BACKENDS",
+    "BackendUnavailableError",
+    "backend",
+    "get_backend",
+    "interpreter_enabled",
+    "resolve_backend",
+    "set_backend",
+    "triton_status",
+]
+
+ENV_VAR = "INCEPTION_CORE_BACKEND"
+# Backends that exist in this build; "auto" is a policy, not a backend.
+AVAILABLE_BACKENDS: tuple[str, ...] = ("triton", "torch")
+_CHOICES = ("auto", *AVAILABLE_BACKENDS)
+
+_configured: str | None = None  # set_backend(); None -> environment variable, then "auto"
+_scoped: contextvars.ContextVar[str | None] = contextvars.ContextVar("inception_core_backend", default=None)
+_warned: set[str] = set()
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend that was asked for by name cannot run the call."""
+
+
+def _validate(name: object, source: str) -> str:
+    if not isinstance(name, str) or name.lower() not in _CHOICES:
+        hint = ""
+        if isinstance(name, str) and name.lower() == "cuda":
+            hint = " (the CUDA C++ backend is not built into this version of inception_core)"
+        raise ValueError(f"{source}: expected one of {list(_CHOICES)}, got {name!r}{hint}")
+    return name.lower()
+
+
+def set_backend(name: str) -> None:
+    """Select the backend for every later call in this process ("auto", "triton" or "torch")."""
+    global _configured
+    _configured = _validate(name, "set_backend(name)")
+
+
+def get_backend() -> str:
+    """The backend in force: the innermost ``backend()`` context, else ``set_backend``, else the
+    ``INCEPTION_CORE_BACKEND`` environment variable, else ``"auto"``."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
+    if _configured is not None:
+        return _configured
+    env = os.environ.get(ENV_VAR, "").strip()
+    return _validate(env, f"environment variable {ENV_VAR}") if env else "auto"
+
+
+@contextlib.contextmanager
+def backend(name: str) -> Iterator[str]:
+    """Context manager that runs its body with the given backend."""
+    token = _scoped.set(_validate(name, "backend(name)"))
+    try:
+        yield _scoped.get()
+    finally:
+        _scoped.reset(token)
+
+
+def interpreter_enabled() -> bool:
+    """True when ``TRITON_INTERPRET`` asks for Triton's CPU interpreter."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+@functools.lru_cache(maxsize=1)
+def _triton_import_error() -> str | None:
+    if importlib.util.find_spec("triton") is None:
+        return "the triton package is not installed"
+    try:
+        import triton  # noqa: F401
+    except Exception as exc:  # a broken triton install must not break the torch backend
+        return f"importing triton failed: {exc}"
+    return None
+
+
+def triton_status(device: torch.device) -> str | None:
+    """None when the triton backend can run on ``device``, else the reason it cannot."""
+    err = _triton_import_error()
+    if err is not None:
+        return err
+    interp_now = interpreter_enabled()
+    from inception_core import kernels  # imported here: TRITON_INTERPRET is read at decoration time
+
+    if kernels.INTERPRETED != interp_now:
+        return (
+            f"TRITON_INTERPRET is {'set' if interp_now else 'unset'} now but was "
+            f"{'set' if kernels.INTERPRETED else 'unset'} when inception_core.kernels was imported; "
+            "set it before the first import"
+        )
+    if kernels.INTERPRETED:
+        return None  # the interpreter runs on CPU and CUDA tensors alike
+    if device.type != "cuda":
+        return f"Triton kernels run on CUDA tensors, got a tensor on {device.type} (set TRITON_INTERPRET=1 for CPU)"
+    if not torch.cuda.is_available():
+        return "CUDA is not available"
+    major, _ = torch.cuda.get_device_capability(device)
+    if major < 8:
+        return f"the kernels need compute capability >= 8.0, device {device} has {major}.x"
+    return None
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def resolve_backend(device: torch.device, op: str) -> str:
+    """The concrete backend ("triton" or "torch") that runs ``op`` on ``device``.
+
+    Raises:
+        BackendUnavailableError: a backend forced by name cannot run on this device.
+    """
+    name = get_backend()
+    if name == "torch":
+        return "torch"
+    reason = triton_status(device)
+    if name == "triton":
+        if reason is not None:
+            raise BackendUnavailableError(f"backend 'triton' cannot run {op} on {device}: {reason}")
+        return "triton"
+    # auto
+    if device.type == "cuda":
+        if reason is None:
+            return "triton"
+        _warn_once(
+            f"auto-cuda-{reason}",
+            f"inception_core: triton backend unavailable ({reason}); running on the torch reference ops",
+        )
+        return "torch"
+    if interpreter_enabled() and reason is None:
+        return "triton"
+    return "torch"

@@ -1,0 +1,6 @@
+"""The fused ops. Each is a ``torch.library`` custom op (namespace ``inception_core``) that runs on
+the backend chosen by ``inception_core.backends``; each has a ``*_ref`` twin in stock PyTorch."""
+
+from inception_core.ops.conv_bn_act import conv_bn_act, conv_bn_act_ref
+
+__all__ = ["conv_bn_act", "conv_bn_act_ref"]

@@ -1,0 +1,112 @@
+"""Argument checks shared by the fused ops: every message names the argument and what was expected.
+
+All checks run on the host before any kernel launches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def pair(value: int | Sequence[int], name: str, *, minimum: int) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints >= minimum, as a pair."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
+    if isinstance(value, int):
+        value = (value, value)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}") from None
+    if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
+    if min(items) < minimum:
+        raise ValueError(f"{name}: expected values >= {minimum}, got {items}")
+    return items
+
+
+def tensor_4d(t: object, name: str) -> torch.Tensor:
+    """A 4-D floating tensor (N, C, H, W) of a supported dtype."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != 4:
+        raise ValueError(f"{name}: expected a 4-D tensor (N, C, H, W), got {t.dim()}-D with shape {tuple(t.shape)}")
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected dtype float16, bfloat16, float32 or float64, got {t.dtype}")
+    return t
+
+
+def same_device_dtype(t: torch.Tensor, name: str, ref: torch.Tensor, ref_name: str) -> None:
+    if t.device != ref.device:
+        raise ValueError(f"{name}: expected a tensor on {ref_name}'s device {ref.device}, got {t.device}")
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{name}: expected {ref_name}'s dtype {ref.dtype}, got {t.dtype}")
+
+
+def channel_vector(t: object, name: str, size: int, x: torch.Tensor) -> torch.Tensor | None:
+    """None, or a 1-D float32 tensor of ``size`` elements on x's device (float64 when x is)."""
+    if t is None:
+        return None
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor or None, got {type(t).__name__}")
+    if t.shape != (size,):
+        raise ValueError(f"{name}: expected shape ({size},) (one value per output channel), got {tuple(t.shape)}")
+    allowed = (torch.float32, torch.float64) if x.dtype == torch.float64 else (torch.float32,)
+    if t.dtype not in allowed:
+        raise TypeError(f"{name}: expected dtype {' or '.join(map(str, allowed))}, got {t.dtype}")
+    if t.device != x.device:
+        raise ValueError(f"{name}: expected a tensor on x's device {x.device}, got {t.device}")
+    return t
+
+
+def output_slice_target(
+    out: object, out_offset: object, *, x: torch.Tensor, shape: tuple[int, int, int, int]
+) -> None:
+    """Check that ``out`` can take channels [out_offset, out_offset + shape[1]) of a result of ``shape``."""
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"out: expected a torch.Tensor or None, got {type(out).__name__}")
+    if not isinstance(out_offset, int) or isinstance(out_offset, bool) or out_offset < 0:
+        raise ValueError(f"out_offset: expected an int >= 0, got {out_offset!r}")
+    same_device_dtype(out, "out", x, "x")
+    if out.dim() != 4:
+        raise ValueError(f"out: expected a 4-D tensor (N, C_total, OH, OW), got shape {tuple(out.shape)}")
+    n, k, oh, ow = shape
+    if out.shape[0] != n or tuple(out.shape[2:]) != (oh, ow) or out.shape[1] < out_offset + k:
+        raise ValueError(
+            f"out: expected shape ({n}, >= {out_offset + k}, {oh}, {ow}) to take channels "
+            f"[{out_offset}, {out_offset + k}) of the result, got {tuple(out.shape)}"
+        )
+    if not out.is_contiguous(memory_format=torch.channels_last):
+        raise ValueError(
+            f"out: expected a channels_last tensor (strides of .contiguous(memory_format=torch.channels_last)), "
+            f"got strides {out.stride()}"
+        )
+
+
+def _channel_range(t: torch.Tensor, base: torch.Tensor) -> tuple[int, int] | None:
+    """Channel range [c0, c1) of base that t covers when t is a channel slice of a channels_last base."""
+    if t.shape[0] != base.shape[0] or t.shape[2:] != base.shape[2:] or t.stride() != base.stride():
+        return None
+    offset = (t.data_ptr() - base.data_ptr()) // base.element_size()
+    if offset < 0 or offset + t.shape[1] > base.shape[1]:
+        return None
+    return offset, offset + t.shape[1]
+
+
+def no_overlap(t: torch.Tensor | None, name: str, out: torch.Tensor, out_offset: int, channels: int) -> None:
+    """Reject reads from the channels of ``out`` that the op writes (reads of other channels are fine)."""
+    if t is None or t.device != out.device or t.numel() == 0:
+        return
+    if t.untyped_storage().data_ptr() != out.untyped_storage().data_ptr():
+        return
+    rng = _channel_range(t, out)
+    if rng is not None and (rng[1] <= out_offset or rng[0] >= out_offset + channels):
+        return
+    raise ValueError(
+        f"{name}: shares memory with the channels [{out_offset}, {out_offset + channels}) of out that the op "
+        "writes; pass a separate tensor"
+    )
