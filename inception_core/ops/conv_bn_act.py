@@ -9,6 +9,7 @@ This module holds the torch reference (``conv_bn_act_ref``), the Triton launcher
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -93,7 +94,7 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     def grid(meta_):
         return (triton_cdiv(m, meta_["BLOCK_M"]) * triton_cdiv(k, meta_["BLOCK_N"]),)
 
-    with torch.cuda.device(x.device) if x.device.type == "cuda" else _nullcontext():
+    with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
         if config is None:
             kmod.conv_bn_act_fwd_kernel[grid](*args, **meta)
         else:
@@ -106,17 +107,21 @@ def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
+def _resolve(x: Tensor) -> str:
+    """The backend for this call, with the checks that depend on it."""
+    chosen = resolve_backend(x.device, "conv_bn_act")
+    if chosen == "triton" and x.dtype == torch.float64:
+        from inception_core.kernels import INTERPRETED
 
-    def __exit__(self, *exc):
-        return False
+        if not INTERPRETED:
+            raise TypeError("x: float64 is not supported by the triton backend on CUDA; use float32, "
+                            "float16 or bfloat16, or the torch backend")
+    return chosen
 
 
 def _compute(x, weight, scale, shift, residual, stride, padding, act, res_scale, y) -> None:
     """Run the op on the resolved backend, writing into ``y``."""
-    if resolve_backend(x.device, "conv_bn_act") == "triton":
+    if _resolve(x) == "triton":
         launch_conv_bn_act_triton(x, weight, scale, shift, residual, stride, padding, act, res_scale, y)
     else:
         y.copy_(conv_bn_act_ref(x, weight, scale, shift, stride=stride, padding=padding, act=act,
@@ -148,7 +153,10 @@ def _(x, weight, scale, shift, residual, stride, padding, act, res_scale):
 def _conv_bn_act_out_op(x: Tensor, weight: Tensor, scale: Tensor | None, shift: Tensor | None,
                         residual: Tensor | None, stride: Sequence[int], padding: Sequence[int], act: str,
                         res_scale: float, out: Tensor, out_offset: int) -> None:
-    y = out.narrow(1, out_offset, weight.shape[0])
+    k = weight.shape[0]
+    _checks.no_overlap(x, "x", out, out_offset, k)
+    _checks.no_overlap(residual, "residual", out, out_offset, k)
+    y = out.narrow(1, out_offset, k)
     _compute(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale, y)
 
 
@@ -214,15 +222,8 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
             raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
     if out is not None:
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
-        _checks.no_overlap(x, "x", out, out_offset, k)
-        _checks.no_overlap(residual, "residual", out, out_offset, k)
-    chosen = resolve_backend(x.device, "conv_bn_act")
-    if chosen == "triton" and x.dtype == torch.float64 and x.device.type == "cuda":
-        from inception_core.kernels import INTERPRETED
-
-        if not INTERPRETED:
-            raise TypeError("x: float64 is not supported by the triton backend on CUDA; use float32, "
-                            "float16 or bfloat16, or the torch backend")
+    if not torch.compiler.is_compiling():
+        _resolve(x)  # raise now for a backend that cannot run the call (compiled graphs check at run time)
 
     if out is None:
         return _conv_bn_act_op(x, weight, scale, shift, residual, list(stride), list(padding), act,

@@ -1,0 +1,74 @@
+"""Backend selection: set_backend, the context manager, the environment variable, auto rules."""
+
+import warnings
+
+import pytest
+import torch
+
+import inception_core
+from inception_core import backends
+from inception_core.kernels import INTERPRETED
+
+
+def test_default_is_auto_and_set_backend_round_trips(monkeypatch):
+    monkeypatch.delenv(backends.ENV_VAR, raising=False)
+    assert inception_core.get_backend() == "auto"
+    inception_core.set_backend("torch")
+    assert inception_core.get_backend() == "torch"
+    inception_core.set_backend("TRITON")
+    assert inception_core.get_backend() == "triton"
+
+
+def test_context_manager_nests_and_restores():
+    inception_core.set_backend("auto")
+    with inception_core.backend("torch"):
+        assert inception_core.get_backend() == "torch"
+        with inception_core.backend("triton"):
+            assert inception_core.get_backend() == "triton"
+        assert inception_core.get_backend() == "torch"
+    assert inception_core.get_backend() == "auto"
+
+
+def test_environment_variable(monkeypatch):
+    backends._configured = None
+    monkeypatch.setenv(backends.ENV_VAR, "torch")
+    assert inception_core.get_backend() == "torch"
+    monkeypatch.setenv(backends.ENV_VAR, "bogus")
+    with pytest.raises(ValueError, match=backends.ENV_VAR):
+        inception_core.get_backend()
+
+
+@pytest.mark.parametrize("name", ["bogus", "", None, "cuda"])
+def test_unknown_backend_is_rejected(name):
+    with pytest.raises(ValueError, match="set_backend"):
+        inception_core.set_backend(name)
+
+
+def test_cuda_backend_is_not_a_stub():
+    assert "cuda" not in backends.AVAILABLE_BACKENDS
+    with pytest.raises(ValueError, match="not built"):
+        inception_core.set_backend("cuda")
+
+
+def test_auto_on_cpu():
+    expected = "triton" if INTERPRETED else "torch"
+    assert backends.resolve_backend(torch.device("cpu"), "op") == expected
+
+
+def test_auto_on_cuda_falls_back_with_one_warning(monkeypatch):
+    monkeypatch.setattr(backends, "triton_status", lambda device: "triton is broken here")
+    monkeypatch.setattr(backends, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="triton is broken here"):
+        assert backends.resolve_backend(torch.device("cuda"), "op") == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert backends.resolve_backend(torch.device("cuda"), "op") == "torch"  # no second warning
+    with inception_core.backend("triton"), pytest.raises(backends.BackendUnavailableError, match="broken"):
+        backends.resolve_backend(torch.device("cuda"), "op")
+
+
+def test_triton_on_cpu_without_interpreter_says_why():
+    if INTERPRETED:
+        pytest.skip("the kernels were imported under the interpreter, which runs on CPU tensors")
+    reason = backends.triton_status(torch.device("cpu"))
+    assert reason is not None and "CUDA" in reason
