@@ -21,6 +21,7 @@ from inception_core.kernels import conv_bn_act as kmod
 from inception_core.ops import conv_bn_act, conv_bn_act_ref
 from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 from inception_core.shapes import CONV_SHAPES
+from inception_core.testing import conv_inputs, fp32_rtol, reduced_size, rel_err
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -32,31 +33,15 @@ def _geometries():
         key = (s.in_channels, s.out_channels, s.kernel, s.stride, s.padding)
         if key in seen:
             continue
-        h = _reduced(s.in_hw[0], s.kernel[0], s.stride[0], s.padding[0])
-        w = _reduced(s.in_hw[1], s.kernel[1], s.stride[1], s.padding[1])
+        h = reduced_size(s.in_hw[0], s.kernel[0], s.stride[0], s.padding[0])
+        w = reduced_size(s.in_hw[1], s.kernel[1], s.stride[1], s.padding[1])
         seen[key] = pytest.param(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, (h, w),
                                  id=f"{s.model}.{s.layer}")
     return list(seen.values())
 
 
-def _reduced(size, k, stride, pad):
-    """A small spatial size keeping the layer's character: at least 2 outputs, parity of the native size
-    (odd inputs to stride-2 'valid' layers stay odd)."""
-    small = max(k - 2 * pad + stride, 5 + (stride - 1) * 2)
-    if small % 2 != size % 2:
-        small += 1
-    return min(size, small)
-
-
 def _inputs(n, c, k, kernel, hw, dtype, device, *, layout="channels_last"):
-    x = torch.randn(n, c, *hw, device=device).to(dtype)
-    if layout == "channels_last":
-        x = x.contiguous(memory_format=torch.channels_last)
-    w = (torch.randn(k, c, *kernel, device=device) / (c * kernel[0] * kernel[1]) ** 0.5).to(dtype)
-    w = w.contiguous(memory_format=torch.channels_last)
-    scale = torch.rand(k, device=device) + 0.5
-    shift = torch.randn(k, device=device)
-    return x, w, scale, shift
+    return conv_inputs(n, c, k, kernel, hw, dtype, device, channels_last=layout == "channels_last")
 
 
 def _ref64(x, w, scale, shift, **kw):
@@ -70,7 +55,7 @@ def _ref64(x, w, scale, shift, **kw):
 
 def _rel_err(y, ref):
     assert not torch.isnan(y).any(), "NaN in the result"
-    return ((y.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
+    return rel_err(y, ref)
 
 
 def _torch_rel_err(x, w, scale, shift, ref, **kw):
@@ -93,8 +78,7 @@ def _check(x, w, scale, shift, **kw):
         eps = torch.finfo(x.dtype).eps
         assert err <= 2 * _torch_rel_err(x, w, scale, shift, ref, **kw) + eps, err
     else:
-        tol = 1e-5 if (INTERPRETED or not torch.backends.cudnn.allow_tf32) else 2e-3  # tf32 on GPU
-        assert err <= tol, err
+        assert err <= fp32_rtol(INTERPRETED), err  # 1e-5, or 2e-3 with TF32 on a GPU
     return y, err
 
 
@@ -196,8 +180,11 @@ def test_two_branches_fill_one_buffer(device):
     torch.testing.assert_close(buf, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("config", kmod.GPU_CONFIGS, ids=lambda c: "bm{BLOCK_M}-bn{BLOCK_N}-bk{BLOCK_K}".format(**c.kwargs)
-                         + f"-w{c.num_warps}-s{c.num_stages}")
+def _config_id(c):
+    return "bm{BLOCK_M}-bn{BLOCK_N}-bk{BLOCK_K}".format(**c.kwargs) + f"-w{c.num_warps}-s{c.num_stages}"
+
+
+@pytest.mark.parametrize("config", kmod.GPU_CONFIGS, ids=_config_id)
 def test_every_shipped_config(config, device):
     """Every GPU config computes the right answer (indexing and masking with its tile sizes)."""
     x, w, scale, shift = _inputs(2, 40, 70, (3, 3), (9, 7), torch.float32, device)

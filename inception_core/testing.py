@@ -1,0 +1,56 @@
+"""Helpers shared by the test suite and ``inception-core check``: reduced problem sizes, random
+inputs, error measures and the pass rule against a float64 reference."""
+
+from __future__ import annotations
+
+import torch
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+FP32_RTOL = 1e-5    # fp32 without TF32 (the interpreter computes dots exactly in fp32)
+TF32_RTOL = 2e-3    # fp32 on a GPU with torch.backends.cudnn.allow_tf32
+
+
+def reduced_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """A small spatial size that keeps a layer's character: at least two outputs per axis, and the
+    parity of the native size (an odd input to a stride-2 'valid' layer stays odd)."""
+    small = max(kernel - 2 * pad + stride, 5 + (stride - 1) * 2)
+    if small % 2 != size % 2:
+        small += 1
+    return min(size, small)
+
+
+def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
+    """max |y - ref| / max |ref|; NaN anywhere in y gives NaN (which never passes)."""
+    if torch.isnan(y).any():
+        return float("nan")
+    return ((y.double() - ref.double()).abs().max() / ref.double().abs().max().clamp_min(1e-12)).item()
+
+
+def fp32_rtol(interpreted: bool) -> float:
+    return FP32_RTOL if (interpreted or not torch.backends.cudnn.allow_tf32) else TF32_RTOL
+
+
+def passes(err: float, dtype: torch.dtype, *, torch_err: float | None, interpreted: bool) -> bool:
+    """The pass rule: fp32 within FP32_RTOL (TF32_RTOL with TF32); fp16/bf16 within 2x of the torch
+    backend's own error on the same inputs, plus one rounding step (the derived tolerance policy)."""
+    if err != err:  # NaN
+        return False
+    if dtype in LOW_PRECISION:
+        assert torch_err is not None
+        return err <= 2 * torch_err + torch.finfo(dtype).eps
+    if dtype == torch.float64:
+        return err <= 1e-12
+    return err <= fp32_rtol(interpreted)
+
+
+def conv_inputs(n: int, c: int, k: int, kernel: tuple[int, int], hw: tuple[int, int], dtype: torch.dtype,
+                device, *, channels_last: bool = True):
+    """Random x (N, C, H, W), weight (K, C, R, S) scaled to keep outputs O(1), scale in [0.5, 1.5), shift."""
+    x = torch.randn(n, c, *hw, device=device).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = (torch.randn(k, c, *kernel, device=device) / (c * kernel[0] * kernel[1]) ** 0.5).to(dtype)
+    w = w.contiguous(memory_format=torch.channels_last)
+    scale = torch.rand(k, device=device) + 0.5
+    shift = torch.randn(k, device=device)
+    return x, w, scale, shift
