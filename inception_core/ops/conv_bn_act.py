@@ -67,9 +67,8 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     fp32_in = x.dtype == torch.float32
     # fp32 inputs follow cuDNN's flag, as torch's own convolutions do (default: TF32 allowed).
     precision = "tf32" if (fp32_in and torch.backends.cudnn.allow_tf32) else "ieee"
-    big = max(x.numel(), y.numel(), residual.numel() if residual is not None else 0,
-              # the slice view's storage is what the offsets index into
-              y.untyped_storage().nbytes() // y.element_size())
+    # Offsets index into the storages (a slice or strided view reaches past its own numel).
+    big = max(_storage_elems(t) for t in (x, y, residual) if t is not None)
     dummy = y  # placeholder pointer for absent optional tensors (never read: its flag is off)
     res = residual if residual is not None else y
     rstr = residual.stride() if residual is not None else (0, 0, 0, 0)
@@ -101,6 +100,10 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
             full = {**meta, **config.kwargs}
             kmod._conv_bn_act_fwd_kernel[grid(full)](*args, **full, num_warps=config.num_warps,
                                                      num_stages=config.num_stages)
+
+
+def _storage_elems(t: Tensor) -> int:
+    return max(t.numel(), t.untyped_storage().nbytes() // t.element_size())
 
 
 def triton_cdiv(a: int, b: int) -> int:

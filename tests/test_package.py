@@ -1,0 +1,34 @@
+"""Packaging: kernels/ is installed as inception_core.kernels, never as a top-level ``kernels``."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def _run_outside_repo(code: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_kernels_installed_under_the_package_only():
+    out = _run_outside_repo(
+        "import importlib.util as u, inception_core.kernels as k; "
+        "print(u.find_spec('kernels') is None, k.__name__, hasattr(k, 'conv_bn_act'))"
+    )
+    assert out == "True inception_core.kernels True"
+
+
+def test_import_does_not_import_triton_kernels():
+    """Importing the package leaves TRITON_INTERPRET decisions to the caller (kernels load lazily)."""
+    out = _run_outside_repo("import sys, inception_core; print('inception_core.kernels' in sys.modules)")
+    assert out == "False"
+
+
+def test_cli_info_runs():
+    out = _run_outside_repo("from inception_core.cli import main; main(['info'])")
+    assert "inception_core" in out and "cpu" in out
