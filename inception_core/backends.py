@@ -30,6 +30,7 @@ __all__ = [
     "AVAILABLE_BACKENDS",
     "BackendUnavailableError",
     "backend",
+    "backend_for",
     "get_backend",
     "interpreter_enabled",
     "resolve_backend",
@@ -162,3 +163,21 @@ def resolve_backend(device: torch.device, op: str) -> str:
     if interpreter_enabled() and reason is None:
         return "triton"
     return "torch"
+
+
+def backend_for(x: torch.Tensor, op: str) -> str:
+    """``resolve_backend`` for an op's input ``x``, plus the dtype rule of the triton backend: float64
+    runs only through the interpreter.
+
+    Raises:
+        BackendUnavailableError: as resolve_backend.
+        TypeError: float64 ``x`` on the compiled triton backend.
+    """
+    chosen = resolve_backend(x.device, op)
+    if chosen == "triton" and x.dtype == torch.float64:
+        from inception_core import kernels
+
+        if not kernels.INTERPRETED:
+            raise TypeError(f"x: float64 is not supported by the triton backend ({op}); use float32, "
+                            "float16 or bfloat16, or the torch backend")
+    return chosen

@@ -100,9 +100,9 @@ def _conv_bn_act_fwd_kernel(
     pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
     pid_n = (pid % num_pid_in_group) // group_size_m
 
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     if USE_INT64:
-        offs_m = offs_m.to(tl.int64)
+        pid_m = pid_m.to(tl.int64)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     mask_m = offs_m < M
@@ -130,7 +130,10 @@ def _conv_bn_act_fwd_kernel(
         s = rs - r * S
         ih = ih0 + r
         iw = iw0 + s
-        row_ok = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        if R == 1 and S == 1 and PAD_H == 0 and PAD_W == 0:
+            row_ok = mask_m  # unpadded 1x1: every tap is inside the input, no bounds to test
+        else:
+            row_ok = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         cc = c0 + offs_k
         c_ok = cc < C
         a = tl.load(x_rows[:, None] + (r * stride_xh + s * stride_xw) + cc[None, :] * stride_xc,

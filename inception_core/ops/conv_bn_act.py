@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core.backends import resolve_backend
+from inception_core.backends import backend_for
 from inception_core.ops import _checks
 
 __all__ = ["conv_bn_act", "conv_bn_act_ref", "conv_output_size", "launch_conv_bn_act_triton"]
@@ -110,21 +110,9 @@ def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _resolve(x: Tensor) -> str:
-    """The backend for this call, with the checks that depend on it."""
-    chosen = resolve_backend(x.device, "conv_bn_act")
-    if chosen == "triton" and x.dtype == torch.float64:
-        from inception_core.kernels import INTERPRETED
-
-        if not INTERPRETED:
-            raise TypeError("x: float64 is not supported by the triton backend on CUDA; use float32, "
-                            "float16 or bfloat16, or the torch backend")
-    return chosen
-
-
 def _compute(x, weight, scale, shift, residual, stride, padding, act, res_scale, y) -> None:
     """Run the op on the resolved backend, writing into ``y``."""
-    if _resolve(x) == "triton":
+    if backend_for(x, "conv_bn_act") == "triton":
         launch_conv_bn_act_triton(x, weight, scale, shift, residual, stride, padding, act, res_scale, y)
     else:
         y.copy_(conv_bn_act_ref(x, weight, scale, shift, stride=stride, padding=padding, act=act,
@@ -226,7 +214,7 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
     if out is not None:
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
     if not torch.compiler.is_compiling():
-        _resolve(x)  # raise now for a backend that cannot run the call (compiled graphs check at run time)
+        backend_for(x, "conv_bn_act")  # raise now if the backend cannot run the call (compiled: at run time)
 
     if out is None:
         return _conv_bn_act_op(x, weight, scale, shift, residual, list(stride), list(padding), act,
