@@ -1,8 +1,8 @@
 """inception_core: fused Triton kernels, drop-in layers and models for the Inception family."""
 
-from inception_core import ops
+from inception_core import models, nn, ops
 from inception_core.backends import backend, get_backend, set_backend
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "backend", "get_backend", "ops", "set_backend"]
+__all__ = ["__version__", "backend", "get_backend", "models", "nn", "ops", "set_backend"]

@@ -1,0 +1,53 @@
+"""inception_core.nn: torch.nn, with the layers the Inception networks are made of accelerated.
+
+Everything in ``torch.nn`` is re-exported unchanged, except these, which run the fused kernels in eval
+mode (and the stock torch layers in training mode, until the fused training path lands):
+
+- ``BasicConv2d``: Conv2d + BatchNorm2d + ReLU (BN folded into the conv's epilogue).
+- ``MaxPool2d``, ``AvgPool2d``: subclasses of torch's, able to write into a channel slice.
+- ``ConcatBlock``, ``ScaledResidualBlock``, ``ChannelSlots``: block bases whose branches write their
+  own channel slices of the block output (no ``torch.cat``), and the Inception-ResNet residual block
+  whose scaled add and activation run in the up-projection's epilogue.
+"""
+
+import inspect as _inspect
+
+import torch.nn as _torch_nn
+
+from inception_core.nn import functional
+from inception_core.nn.blocks import ChannelSlots, ConcatBlock, ScaledResidualBlock
+from inception_core.nn.conv import BasicConv2d
+from inception_core.nn.pooling import AvgPool2d, MaxPool2d
+
+_OURS = [
+    "AvgPool2d",
+    "BasicConv2d",
+    "ChannelSlots",
+    "ConcatBlock",
+    "MaxPool2d",
+    "ScaledResidualBlock",
+    "functional",
+]
+_FROM_TORCH = [
+    name for name in dir(_torch_nn)
+    if not name.startswith("_") and name not in _OURS and not _inspect.ismodule(getattr(_torch_nn, name))
+]
+globals().update({name: getattr(_torch_nn, name) for name in _FROM_TORCH})
+# torch.nn's submodules that user code reaches through the package (nn.init, nn.utils, nn.parameter)
+init = _torch_nn.init
+utils = _torch_nn.utils
+parameter = _torch_nn.parameter
+
+__all__ = [  # our names first, then torch.nn's
+    "AvgPool2d",
+    "BasicConv2d",
+    "ChannelSlots",
+    "ConcatBlock",
+    "MaxPool2d",
+    "ScaledResidualBlock",
+    "functional",
+    "init",
+    "parameter",
+    "utils",
+    *_FROM_TORCH,
+]

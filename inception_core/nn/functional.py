@@ -1,0 +1,146 @@
+"""Functional forms of the fused layers, over torch modules (so checkpoints keep torch's keys).
+
+Each function picks one of two paths per call:
+  fused: eval mode and no gradient needed -> BatchNorm folded into the conv's epilogue, one
+      ``inception_core.ops`` call on the configured backend, writing into a channel slice if asked.
+  torch: training mode, or autograd needs a graph -> the stock modules (conv, BatchNorm with batch
+      statistics, ReLU), exactly what torchvision/timm run. The fused training kernels replace this
+      path in a later version.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inception_core import ops
+
+__all__ = ["avg_pool2d", "compute_dtype", "conv_bn_act", "fold_bn", "max_pool2d", "needs_autograd"]
+
+_ACTS = ("relu", "none")
+
+
+def needs_autograd(x: Tensor, module: nn.Module | None = None) -> bool:
+    """Whether this call must record an autograd graph (the fused ops are forward-only for now)."""
+    if not torch.is_grad_enabled():
+        return False
+    if x.requires_grad:
+        return True
+    return module is not None and any(p.requires_grad for p in module.parameters())
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype a fused layer computes in: autocast's for x's device when autocast is on, else x's."""
+    if x.dtype in (torch.float32, torch.float16, torch.bfloat16) and torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[Tensor | None, Tensor | None]:
+    """Per-output-channel (scale, shift) equal to eval-mode ``bn(conv(x))`` minus the convolution:
+    scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale (+ conv bias * scale).
+    float32 (float64 for float64 parameters)."""
+    dtype = torch.float64 if conv.weight.dtype == torch.float64 else torch.float32
+    if bn is None:
+        return None, None if conv.bias is None else conv.bias.detach().to(dtype)
+    var = bn.running_var.detach().to(dtype)
+    mean = bn.running_mean.detach().to(dtype)
+    scale = torch.rsqrt(var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.detach().to(dtype)
+    shift = -mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.detach().to(dtype)
+    if conv.bias is not None:
+        shift = shift + conv.bias.detach().to(dtype) * scale
+    return scale, shift
+
+
+def _stamp(tensors) -> tuple:
+    """Identity and version of tensors: changes on in-place updates (optimizer steps, load_state_dict,
+    fill_) and on replacement (.to(), assigning a new Parameter)."""
+    return tuple((t.data_ptr(), t._version, t.dtype, t.device) if t is not None else None for t in tensors)
+
+
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype):
+    """(weight in ``dtype`` and channels_last, scale, shift), cached on the conv module and rebuilt
+    whenever any parameter or buffer they come from changed."""
+    sources = (conv.weight, conv.bias) + ((bn.weight, bn.bias, bn.running_mean, bn.running_var) if bn else ())
+    if torch.compiler.is_compiling():  # traced graphs recompute it (and constant-fold it when frozen)
+        weight = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+        return (weight, *fold_bn(conv, bn))
+    try:
+        stamp = (_stamp(sources), dtype, bn.eps if bn is not None else None)
+    except RuntimeError:  # inference tensors carry no version counter: no caching for them
+        stamp = None
+    cache = conv.__dict__.get("_ic_fold_cache")
+    if stamp is not None and cache is not None and cache[0] == stamp:
+        return cache[1]
+    weight = conv.weight.detach()
+    if weight.dtype != dtype or not weight.is_contiguous(memory_format=torch.channels_last):
+        weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
+    value = (weight, *fold_bn(conv, bn))
+    if stamp is not None:
+        conv.__dict__["_ic_fold_cache"] = (stamp, value)
+    return value
+
+
+def _can_fuse_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> bool:
+    if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        return False
+    return bn is None or (bn.track_running_stats and bn.running_mean is not None)
+
+
+def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, act: str = "relu", *,
+                residual: Tensor | None = None, res_scale: float = 1.0, out: Tensor | None = None,
+                out_offset: int = 0) -> Tensor:
+    """``act(residual + res_scale * bn(conv(x)))`` with the parameters of ``conv`` and ``bn``.
+
+    Fused (one kernel, BN folded, cached) in eval mode when no gradient is needed; otherwise the
+    stock modules. ``out``/``out_offset`` write the result into a channel slice of a channels_last
+    buffer and return the slice. Result: (N, K, OH, OW), channels_last on the fused path, dtype
+    ``compute_dtype(x)``.
+    """
+    if act not in _ACTS:
+        raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
+    training = conv.training or (bn is not None and bn.training)
+    grads = needs_autograd(x, conv) or (bn is not None and needs_autograd(x, bn))
+    if training or grads or not _can_fuse_conv(conv, bn):
+        y = conv(x)
+        if bn is not None:
+            y = bn(y)
+        if residual is not None:
+            y = y * res_scale + residual
+        if act == "relu":
+            y = F.relu(y)
+        if out is not None:
+            return out.narrow(1, out_offset, y.shape[1]).copy_(y)
+        return y
+    dtype = compute_dtype(x)
+    weight, scale, shift = _folded(conv, bn, dtype)
+    if residual is not None:
+        residual = residual.to(dtype)
+    return ops.conv_bn_act(x.to(dtype), weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
+                           residual=residual, res_scale=res_scale, out=out, out_offset=out_offset)
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, *, out: Tensor | None = None,
+               out_offset: int = 0) -> Tensor:
+    """``torch.nn.functional.max_pool2d`` on the fused op when no gradient is needed; writes into a channel
+    slice of ``out`` when given."""
+    if needs_autograd(x):
+        y = F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)
+        return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
+    return ops.max_pool2d(x, kernel_size, stride, padding, ceil_mode, out=out, out_offset=out_offset)
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
+    """``torch.nn.functional.avg_pool2d`` on the fused op when no gradient is needed; writes into a channel
+    slice of ``out`` when given."""
+    if needs_autograd(x):
+        y = F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
+    return ops.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, out=out,
+                          out_offset=out_offset)

@@ -1,0 +1,39 @@
+"""Pooling layers: torch.nn's MaxPool2d / AvgPool2d running the fused ops, able to write a channel slice."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from inception_core.nn import functional as icf
+
+__all__ = ["AvgPool2d", "MaxPool2d"]
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """``torch.nn.MaxPool2d`` (same constructor, defaults and repr); ``forward`` runs the fused op and
+    takes ``out``/``out_offset``. dilation != 1 and return_indices are not supported: they raise here."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.dilation not in (1, (1, 1)):
+            raise ValueError(f"dilation: MaxPool2d supports only dilation=1, got {self.dilation!r}")
+        if self.return_indices:
+            raise ValueError("return_indices: not supported by inception_core.nn.MaxPool2d")
+
+    def forward(self, x: Tensor, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
+        return icf.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, out=out,
+                              out_offset=out_offset)
+
+
+class AvgPool2d(nn.AvgPool2d):
+    """``torch.nn.AvgPool2d`` (same constructor, defaults and repr); ``forward`` runs the fused op and
+    takes ``out``/``out_offset``. divisor_override is not supported: it raises here."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.divisor_override is not None:
+            raise ValueError("divisor_override: not supported by inception_core.nn.AvgPool2d")
+
+    def forward(self, x: Tensor, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
+        return icf.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                              self.count_include_pad, out=out, out_offset=out_offset)
