@@ -2,7 +2,8 @@
 
 from inception_core import models, nn, ops
 from inception_core.backends import backend, get_backend, set_backend
+from inception_core.convert import convert
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "backend", "get_backend", "models", "nn", "ops", "set_backend"]
+__all__ = ["__version__", "backend", "convert", "get_backend", "models", "nn", "ops", "set_backend"]

@@ -1,0 +1,226 @@
+"""inception_core.nn layers against their torch counterparts: eval (fused) and training paths, the BN fold
+cache, autocast, slice writes, construction errors."""
+
+import copy
+
+import pytest
+import torch
+import torchvision.models.inception as tv_inception
+
+import inception_core
+import inception_core.nn as icnn
+from inception_core.nn.blocks import ChannelSlots
+
+
+def _randomize_bn(bn):
+    with torch.no_grad():
+        bn.running_mean.normal_(0, 0.1)
+        bn.running_var.uniform_(0.5, 1.5)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.normal_(0, 0.1)
+
+
+def _pair(cin=16, cout=24, **kw):
+    """Our BasicConv2d and torchvision's with the same state."""
+    ref = tv_inception.BasicConv2d(cin, cout, **kw)
+    _randomize_bn(ref.bn)
+    ours = icnn.BasicConv2d(cin, cout, **kw)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return ours, ref
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "triton"])
+@pytest.mark.parametrize("kw", [dict(kernel_size=1), dict(kernel_size=3, stride=2), dict(kernel_size=(1, 7), padding=(0, 3))])
+def test_basic_conv_eval_matches_torchvision(backend_name, kw, device):
+    ours, ref = _pair(**kw)
+    ours, ref = ours.to(device).eval(), ref.to(device).eval()
+    x = torch.randn(2, 16, 9, 9, device=device)
+    with torch.no_grad(), inception_core.backend(backend_name):
+        y = ours(x)
+    expected = ref(x)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_state_dict_keys_match_torchvision():
+    ours, ref = _pair(kernel_size=3)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    assert "bias" not in dict(ours.conv.named_parameters())
+    with_bias = icnn.BasicConv2d(4, 8, eps=1e-5, bias=True, kernel_size=1)
+    assert with_bias.conv.bias is not None and with_bias.bn.eps == 1e-5
+
+
+def test_fold_cache_is_invalidated_by_every_kind_of_change():
+    ours, ref = _pair(kernel_size=3, padding=1)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, 16, 7, 7)
+
+    def agree():
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+    agree()
+    with torch.no_grad():  # in-place buffer change
+        ours.bn.running_var.mul_(2.0)
+        ref.bn.running_var.mul_(2.0)
+    agree()
+    new = copy.deepcopy(ref)  # load_state_dict copies into the same tensors
+    _randomize_bn(new.bn)
+    ref.load_state_dict(new.state_dict())
+    ours.load_state_dict(new.state_dict())
+    agree()
+    for module in (ours, ref):  # an optimizer step on the conv weight
+        opt = torch.optim.SGD(module.parameters(), lr=0.1)
+        module.conv.weight.grad = torch.ones_like(module.conv.weight)
+        opt.step()
+    agree()
+    ours.bn.weight = torch.nn.Parameter(torch.full_like(ours.bn.weight, 2.0))  # a replaced parameter
+    ref.bn.weight = torch.nn.Parameter(torch.full_like(ref.bn.weight, 2.0))
+    agree()
+    ours.double()
+    ref.double()
+    x = x.double()
+    agree()
+
+
+def test_training_mode_is_the_torch_batchnorm_path():
+    ours, ref = _pair(kernel_size=3)
+    ours.train()
+    ref.train()
+    x = torch.randn(4, 16, 8, 8, requires_grad=True)
+    torch.testing.assert_close(ours(x), ref(x))
+    torch.testing.assert_close(ours.bn.running_mean, ref.bn.running_mean)
+    torch.testing.assert_close(ours.bn.running_var, ref.bn.running_var)
+    assert ours.bn.num_batches_tracked == ref.bn.num_batches_tracked == 1
+    ours(x).sum().backward()
+    assert ours.conv.weight.grad is not None and ours.bn.weight.grad is not None
+
+
+def test_eval_with_gradients_falls_back_to_autograd():
+    ours, ref = _pair(kernel_size=1)
+    ours.eval()
+    x = torch.randn(2, 16, 5, 5, requires_grad=True)
+    y = ours(x)
+    y.sum().backward()
+    assert x.grad is not None and ours.conv.weight.grad is not None
+
+
+def test_autocast_bf16():
+    ours, ref = _pair(kernel_size=3, padding=1)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, 16, 6, 6)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = ours(x)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), ref(x).detach(), rtol=3e-2, atol=3e-2)
+
+
+def test_slice_write():
+    ours, ref = _pair(kernel_size=1)
+    ours.eval()
+    x = torch.randn(2, 16, 5, 5)
+    out = torch.full((2, 40, 5, 5), float("nan")).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y = ours(x, out=out, out_offset=8)
+    assert y.data_ptr() == out[:, 8:].data_ptr()
+    torch.testing.assert_close(out[:, 8:32], ref.eval()(x).detach(), rtol=1e-5, atol=1e-5)
+    assert torch.isnan(out[:, :8]).all() and torch.isnan(out[:, 32:]).all()
+
+
+@pytest.mark.parametrize("kw,name", [(dict(dilation=2), "dilation"), (dict(groups=2), "groups"),
+                                     (dict(padding="same"), "padding"), (dict(act="gelu"), "act"),
+                                     (dict(padding_mode="reflect"), "padding_mode")])
+def test_unsupported_arguments_raise_at_construction(kw, name):
+    with pytest.raises(ValueError, match=f"^{name}"):
+        icnn.BasicConv2d(4, 8, kernel_size=3, **kw)
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "triton"])
+def test_pooling_layers_match_torch(backend_name, device):
+    x = torch.randn(2, 12, 9, 9, device=device)
+    cases = [(icnn.MaxPool2d(3, 2, ceil_mode=True), torch.nn.MaxPool2d(3, 2, ceil_mode=True)),
+             (icnn.AvgPool2d(3, 1, 1, count_include_pad=False), torch.nn.AvgPool2d(3, 1, 1, count_include_pad=False))]
+    for ours, ref in cases:
+        assert repr(ours) == repr(ref)
+        with torch.no_grad(), inception_core.backend(backend_name):
+            torch.testing.assert_close(ours(x), ref(x), rtol=1e-6, atol=1e-6)
+    y = torch.randn(1, 4, 5, 5, requires_grad=True)
+    icnn.MaxPool2d(3, 2)(y).sum().backward()  # the autograd path
+    assert y.grad is not None
+    with pytest.raises(ValueError, match="^dilation"):
+        icnn.MaxPool2d(3, dilation=2)
+    with pytest.raises(ValueError, match="^return_indices"):
+        icnn.MaxPool2d(3, return_indices=True)
+    with pytest.raises(ValueError, match="^divisor_override"):
+        icnn.AvgPool2d(3, divisor_override=2)
+
+
+class _Toy(icnn.ConcatBlock):
+    """Three branches: a 1x1, a 1x1 -> 3x3 chain and a pool -> 1x1."""
+
+    def __init__(self, cin):
+        super().__init__()
+        self.b1 = icnn.BasicConv2d(cin, 8, kernel_size=1)
+        self.b2_1 = icnn.BasicConv2d(cin, 6, kernel_size=1)
+        self.b2_2 = icnn.BasicConv2d(6, 10, kernel_size=3, padding=1)
+        self.b3 = icnn.BasicConv2d(cin, 4, kernel_size=1)
+        self.out_channels = 22
+
+    def _forward(self, x, cat: ChannelSlots):
+        yield self.b1(x, **cat.slot(8))
+        yield self.b2_2(self.b2_1(x), **cat.slot(10))
+        yield self.b3(icnn.functional.avg_pool2d(x, 3, 1, 1), **cat.slot(4))
+
+
+class _ToyResidual(icnn.ScaledResidualBlock):
+    def __init__(self, c, scale, relu):
+        super().__init__(scale, relu)
+        self.branches = _Toy(c)
+        self.conv2d = torch.nn.Conv2d(22, c, 1, bias=True)
+        self.out_channels = 22
+
+    def concat(self, x):
+        return self.branches(x)
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "triton"])
+def test_concat_block_fused_equals_torch_path(backend_name, device, monkeypatch):
+    block = _Toy(16).to(device)
+    for m in block.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            _randomize_bn(m)
+    x = torch.randn(2, 16, 6, 6, device=device)
+    block.eval()
+    expected = torch.cat(list(block._forward(x, ChannelSlots(None))), 1).detach()
+
+    def no_cat(*a, **k):
+        raise AssertionError("torch.cat on the fused path")
+
+    monkeypatch.setattr(torch, "cat", no_cat)
+    with torch.no_grad(), inception_core.backend(backend_name):
+        y = block(x)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("backend_name", ["torch", "triton"])
+def test_scaled_residual_block(relu, backend_name, device):
+    block = _ToyResidual(16, 0.17 if relu else 1.0, relu).to(device).eval()
+    x = torch.randn(2, 16, 6, 6, device=device)
+    with torch.no_grad():
+        expected = block.conv2d(block.branches(x)) * block.scale + x
+        expected = torch.relu(expected) if relu else expected
+        with inception_core.backend(backend_name):
+            y = block(x)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    assert (y < 0).any() != relu
+    assert "scale=" in repr(block)
+
+
+def test_nn_reexports_torch_nn():
+    assert icnn.Linear is torch.nn.Linear and icnn.Sequential is torch.nn.Sequential
+    assert icnn.MaxPool2d is not torch.nn.MaxPool2d and issubclass(icnn.MaxPool2d, torch.nn.MaxPool2d)
+    assert {"BasicConv2d", "ConcatBlock", "Linear", "Conv2d", "BatchNorm2d"} <= set(icnn.__all__)
+    assert all(hasattr(icnn, name) for name in icnn.__all__)
