@@ -401,8 +401,9 @@ def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, prec
 
     layout "nhwc": channels_last tensors, C and K multiples of 16 (every Inception layer but the RGB
     stem): channel strides are 1 (constexpr), the other strides, C, K and the pointers are aligned.
-    layout "nchw": contiguous NCHW x / y / residual and KCRS weight with C = 3 (the stem): the innermost
-    (width) strides are 1, nothing but the pointers is aligned.
+    layout "nchw": the stem as torch hands it over: contiguous NCHW x (and residual) and KCRS weight with
+    C = 3, so their width strides are 1 and nothing else of theirs is aligned; y is channels_last as the
+    op allocates it, K a multiple of 16.
     """
     r, s, stride, pad = CONV_GEOMETRIES[geometry]
     ptr = "*" + dtype
@@ -410,23 +411,23 @@ def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, prec
                  "y_ptr": ptr, "res_scale": "fp32"}
     signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
     constexprs: dict[str, Any] = {}
-    aligned = ["x_ptr", "w_ptr", "scale_ptr", "shift_ptr", "res_ptr", "y_ptr"]
-    unit = "c" if layout == "nhwc" else None  # dimension whose stride is 1
+    aligned = ["x_ptr", "w_ptr", "scale_ptr", "shift_ptr", "res_ptr", "y_ptr", "K"]
     for t, dims in _CONV_TENSORS.items():
+        channels_last = layout == "nhwc" or t == "y"
         for i, d in enumerate(dims):
             name = f"stride_{t}{d}"
-            inner = d == unit if unit else i == len(dims) - 1
+            unit_stride = i == 1 if channels_last else i == 3
             if t == "r" and not residual:
                 signature[name] = "i32"  # the launcher passes zeros
                 aligned.append(name)
-            elif inner:
+            elif unit_stride:
                 constexprs[name] = 1
             else:
                 signature[name] = "i32"
-                if layout == "nhwc":
+                if channels_last:
                     aligned.append(name)
     if layout == "nhwc":
-        aligned += ["C", "K"]
+        aligned.append("C")
     constexprs.update(
         R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
         HAS_SCALE=True, HAS_SHIFT=True, HAS_RESIDUAL=residual, ACT_RELU=True, INPUT_PRECISION=precision,

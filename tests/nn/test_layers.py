@@ -30,7 +30,9 @@ def _pair(cin=16, cout=24, **kw):
 
 
 @pytest.mark.parametrize("backend_name", ["torch", "triton"])
-@pytest.mark.parametrize("kw", [dict(kernel_size=1), dict(kernel_size=3, stride=2), dict(kernel_size=(1, 7), padding=(0, 3))])
+@pytest.mark.parametrize(
+    "kw", [dict(kernel_size=1), dict(kernel_size=3, stride=2), dict(kernel_size=(1, 7), padding=(0, 3))]
+)
 def test_basic_conv_eval_matches_torchvision(backend_name, kw, device):
     ours, ref = _pair(**kw)
     ours, ref = ours.to(device).eval(), ref.to(device).eval()
