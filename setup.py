@@ -25,6 +25,9 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "pytest-benchmark>=4", "ruff"],
+        # reference implementations the tests compare against; pretrainedmodels and facenet-pytorch
+        # pin an old torch, so install them separately with --no-deps (see .ci/run)
+        "test": ["torchvision", "timm>=1.0", "six", "requests", "tqdm", "munch"],
     },
     entry_points={"console_scripts": ["inception-core=inception_core.cli:main"]},
 )
