@@ -19,11 +19,16 @@ __all__ = ["ChannelSlots", "ConcatBlock", "ScaledResidualBlock"]
 
 
 class ChannelSlots:
-    """Hands out consecutive channel slices of one channels_last buffer (or nothing when ``out`` is None)."""
+    """Hands out consecutive channel slices of one channels_last buffer (or nothing when ``out`` is None).
 
-    def __init__(self, out: Tensor | None) -> None:
+    The buffer may begin with ``scratch`` reserved channels (see ``ConcatBlock.scratch_channels``): the
+    slots start after them, and ``siblings`` writes there the 1x1 convs that feed other convolutions.
+    """
+
+    def __init__(self, out: Tensor | None, scratch: int = 0) -> None:
         self.out = out
-        self.offset = 0
+        self.scratch = scratch
+        self.offset = scratch
 
     def slot(self, channels: int) -> dict:
         """kwargs (``out``, ``out_offset``) for the op that produces the next ``channels`` channels."""
@@ -32,6 +37,40 @@ class ChannelSlots:
         kwargs = {"out": self.out, "out_offset": self.offset}
         self.offset += channels
         return kwargs
+
+    def siblings(self, x: Tensor, reduce_units, direct=None, *, owner: nn.Module) -> list[Tensor]:
+        """Run sibling 1x1 convs that read ``x``: ``reduce_units`` feed other convs of their branches,
+        ``direct`` (optional) is a branch of its own whose result is the next slot of the block output.
+
+        Fused path with fusable units: one GEMM with stacked weights writes ``[reduce..., direct]`` into
+        the reserved scratch channels followed (without a gap) by the direct branch's slot; this must
+        be the block's first slot. Otherwise each conv runs on its own. Returns the results as
+        ``[direct?] + reduce`` outputs in the order given (direct first when present).
+        """
+        units = list(reduce_units) + ([direct] if direct is not None else [])
+        fusable = (self.out is not None and self.offset == self.scratch
+                   and sum(u.conv.out_channels if not isinstance(u, tuple) else u[0].out_channels
+                           for u in reduce_units) == self.scratch
+                   and icf.siblings_fusable(units))
+        if not fusable:
+            results = [self._run(direct, x, self.slot(_channels(direct)))] if direct is not None else []
+            return results + [self._run(u, x, {}) for u in reduce_units]
+        slices = icf.sibling_conv_bn_act(x, units, owner, out=self.out, out_offset=0)
+        if direct is not None:
+            self.offset += _channels(direct)
+            return [slices[-1], *slices[:-1]]
+        return slices
+
+    @staticmethod
+    def _run(unit, x: Tensor, kwargs: dict) -> Tensor:
+        if isinstance(unit, tuple):
+            conv, bn = unit[:2]
+            return icf.conv_bn_act(x, conv, bn, unit[2] if len(unit) > 2 else "relu", **kwargs)
+        return unit(x, **kwargs)
+
+
+def _channels(unit) -> int:
+    return unit[0].out_channels if isinstance(unit, tuple) else unit.conv.out_channels
 
 
 class ConcatBlock(nn.Module):
@@ -43,6 +82,9 @@ class ConcatBlock(nn.Module):
     """
 
     out_channels: int
+    # Channels reserved in front of the block output for horizontally fused 1x1 convs that feed other
+    # convs (ChannelSlots.siblings); the block output is the view that follows them.
+    scratch_channels: int = 0
 
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
         """Spatial size of the block's output for an (h, w) input."""
@@ -61,14 +103,16 @@ class ConcatBlock(nn.Module):
             return torch.cat(list(self._forward(x, ChannelSlots(None))), 1)
         x = x.to(icf.compute_dtype(x))
         oh, ow = self.out_hw(x.shape[2], x.shape[3])
-        out = torch.empty((x.shape[0], self.out_channels, oh, ow), dtype=x.dtype, device=x.device,
+        scratch = self.scratch_channels
+        buf = torch.empty((x.shape[0], scratch + self.out_channels, oh, ow), dtype=x.dtype, device=x.device,
                           memory_format=torch.channels_last)
-        cat = ChannelSlots(out)
+        cat = ChannelSlots(buf, scratch)
         for _ in self._forward(x, cat):
             pass
-        if cat.offset != self.out_channels:
-            raise RuntimeError(f"{type(self).__name__}: branches filled {cat.offset} of {self.out_channels} channels")
-        return out
+        if cat.offset != scratch + self.out_channels:
+            raise RuntimeError(f"{type(self).__name__}: branches filled {cat.offset - scratch} of "
+                               f"{self.out_channels} channels")
+        return buf.narrow(1, scratch, self.out_channels) if scratch else buf
 
     def forward(self, x: Tensor) -> Tensor:
         return self.concat(x)

@@ -16,7 +16,16 @@ from torch import Tensor, nn
 
 from inception_core import ops
 
-__all__ = ["avg_pool2d", "compute_dtype", "conv_bn_act", "fold_bn", "max_pool2d", "needs_autograd"]
+__all__ = [
+    "avg_pool2d",
+    "compute_dtype",
+    "conv_bn_act",
+    "fold_bn",
+    "max_pool2d",
+    "needs_autograd",
+    "sibling_conv_bn_act",
+    "siblings_fusable",
+]
 
 _ACTS = ("relu", "none")
 
@@ -144,3 +153,74 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
         return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
     return ops.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, out=out,
                           out_offset=out_offset)
+
+
+def _unit(u) -> tuple[nn.Conv2d, nn.BatchNorm2d | None, str]:
+    """(conv, bn, act) of a BasicConv2d-like module (``.conv``, ``.bn``, ``.act``) or a (conv, bn[, act]) tuple."""
+    if isinstance(u, tuple):
+        return (u[0], u[1], u[2] if len(u) > 2 else "relu")
+    return u.conv, u.bn, getattr(u, "act", "relu")
+
+
+def _is_pointwise(conv: nn.Conv2d) -> bool:
+    return conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.padding in ((0, 0), 0)
+
+
+def siblings_fusable(units) -> bool:
+    """Whether 1x1 convolutions reading the same input can run as one GEMM (same act, all 1x1 stride 1)."""
+    parts = [_unit(u) for u in units]
+    return (len(parts) > 1 and len({act for _, _, act in parts}) == 1
+            and all(_is_pointwise(c) and _can_fuse_conv(c, b) for c, b, _ in parts))
+
+
+def _stacked(parts, dtype: torch.dtype, owner: nn.Module):
+    """Weights, scales and shifts of several convs stacked along the output channels, cached on ``owner``
+    and rebuilt when any unit's folded values were rebuilt (the per-unit caches track every change)."""
+    folded = [_folded(conv, bn, dtype) for conv, bn, _ in parts]
+    if torch.compiler.is_compiling():
+        key = None
+    else:
+        key = tuple(id(t) for f in folded for t in f)
+        cache = owner.__dict__.get("_ic_sibling_cache")
+        if cache is not None and cache[0] == key:
+            return cache[2]
+    k_total = sum(f[0].shape[0] for f in folded)
+    w0 = folded[0][0]
+    weight = torch.empty((k_total, *w0.shape[1:]), dtype=w0.dtype, device=w0.device,
+                         memory_format=torch.channels_last)
+    acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    scale = torch.ones(k_total, dtype=acc_dtype, device=w0.device)
+    shift = torch.zeros(k_total, dtype=acc_dtype, device=w0.device)
+    k = 0
+    for w, s, b in folded:  # filled by slices, not torch.cat: the fused path stays free of cat
+        n = w.shape[0]
+        weight[k:k + n].copy_(w)
+        if s is not None:
+            scale[k:k + n].copy_(s)
+        if b is not None:
+            shift[k:k + n].copy_(b)
+        k += n
+    value = (weight, scale, shift)
+    if key is not None:
+        owner.__dict__["_ic_sibling_cache"] = (key, folded, value)  # folded kept alive: ids stay unique
+    return value
+
+
+def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor, out_offset: int) -> list[Tensor]:
+    """Horizontal fusion: the 1x1 convolutions ``units`` (BasicConv2d modules or (conv, bn) pairs) that read
+    the same ``x`` run as ONE fused conv with stacked weights, writing channels
+    ``[out_offset, out_offset + sum(K_i))`` of ``out``; returns each unit's channel slice, in order.
+
+    Callers place the slices so that each lands where it is needed: the last unit's slice can be a
+    block-output slot and the others a scratch region right before it (see ``ChannelSlots.siblings``).
+    No state_dict key changes: the stacked parameters are a cache, rebuilt whenever a unit changes.
+    """
+    parts = [_unit(u) for u in units]
+    dtype = compute_dtype(x)
+    weight, scale, shift = _stacked(parts, dtype, owner)
+    ops.conv_bn_act(x.to(dtype), weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
+    slices, k = [], out_offset
+    for conv, _, _ in parts:
+        slices.append(out.narrow(1, k, conv.out_channels))
+        k += conv.out_channels
+    return slices

@@ -226,3 +226,57 @@ def test_nn_reexports_torch_nn():
     assert icnn.MaxPool2d is not torch.nn.MaxPool2d and issubclass(icnn.MaxPool2d, torch.nn.MaxPool2d)
     assert {"BasicConv2d", "ConcatBlock", "Linear", "Conv2d", "BatchNorm2d"} <= set(icnn.__all__)
     assert all(hasattr(icnn, name) for name in icnn.__all__)
+
+
+class _ToySiblings(icnn.ConcatBlock):
+    """Inception-v3 InceptionA in miniature: a 1x1 branch and two 1x1 reductions read the same input."""
+
+    def __init__(self, cin, direct=True):
+        super().__init__()
+        self.direct = direct
+        self.branch1x1 = icnn.BasicConv2d(cin, 8, kernel_size=1) if direct else None
+        self.branch5x5_1 = icnn.BasicConv2d(cin, 6, kernel_size=1)
+        self.branch5x5_2 = icnn.BasicConv2d(6, 10, kernel_size=5, padding=2)
+        self.branch3x3_1 = icnn.BasicConv2d(cin, 4, kernel_size=1)
+        self.branch3x3_2 = icnn.BasicConv2d(4, 12, kernel_size=3, padding=1)
+        self.out_channels = (8 if direct else 0) + 10 + 12
+        self.scratch_channels = 6 + 4
+
+    def _forward(self, x, cat: ChannelSlots):
+        outs = cat.siblings(x, [self.branch5x5_1, self.branch3x3_1], self.branch1x1, owner=self)
+        if self.direct:
+            yield outs.pop(0)
+        b5, b3 = outs
+        yield self.branch5x5_2(b5, **cat.slot(10))
+        yield self.branch3x3_2(b3, **cat.slot(12))
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("backend_name", ["torch", "triton"])
+def test_horizontal_fusion_of_sibling_1x1_convs(direct, backend_name, device, monkeypatch):
+    block = _ToySiblings(16, direct).to(device).eval()
+    for m in block.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            _randomize_bn(m)
+    keys = list(block.state_dict())
+    x = torch.randn(2, 16, 6, 6, device=device)
+    with torch.no_grad():
+        expected = torch.cat(list(block._forward(x, ChannelSlots(None))), 1)
+    calls = []
+    real = inception_core.ops.conv_bn_act
+    counted = lambda *a, **k: calls.append(1) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(inception_core.nn.functional.ops, "conv_bn_act", counted)
+    monkeypatch.setattr(torch, "cat", lambda *a, **k: pytest.fail("torch.cat on the fused path"))
+    with torch.no_grad(), inception_core.backend(backend_name):
+        y = block(x)
+        assert len(calls) == 3  # one stacked 1x1 GEMM + the 5x5 and the 3x3
+        torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+        with torch.no_grad():  # a changed BN of one sibling must reach the stacked cache
+            block.branch3x3_1.bn.running_var.mul_(3.0)
+        y2 = block(x)
+    monkeypatch.undo()
+    with torch.no_grad():
+        expected2 = torch.cat(list(block._forward(x, ChannelSlots(None))), 1)
+    torch.testing.assert_close(y2, expected2, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(y2, y)
+    assert list(block.state_dict()) == keys
