@@ -52,6 +52,10 @@ def config_fits(config, *, M, C, K, R, S, elem_size):
         return False
     if config.num_warps > 4 and R * S != 1:
         return False
+    # fp32 (TF32) tiles with more than 64 accumulators per thread run out of registers and spill
+    # (ptxas: 128x128 with 4 warps reaches 255 registers and spills on sm_80 and sm_90).
+    if elem_size == 4 and kw["BLOCK_M"] * kw["BLOCK_N"] > 64 * 32 * config.num_warps:
+        return False
     return (kw["BLOCK_N"] <= max(32, _next_pow2(K)) and kw["BLOCK_K"] <= max(16, _next_pow2(C))
             and kw["BLOCK_M"] <= max(32, _next_pow2(M)))
 

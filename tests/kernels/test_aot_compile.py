@@ -1,0 +1,77 @@
+"""Every GPU autotune config of every kernel compiles for sm_80 and sm_90, no GPU needed.
+
+``triton.compile`` with an explicit target runs to a cubin on a CPU machine (inception_core.aot; under
+the interpreter the compilation happens in a non-interpreted worker process). Each unit is what the
+launcher would produce at run time (channels_last, C and K multiples of 16, plus int64 and NCHW /
+unaligned extras); the CI set gives each config its 1x1 and one spatial geometry class
+(``python -m inception_core.aot --full`` compiles every geometry x residual and prints the table).
+
+Checked: a cubin is produced; dynamic shared memory within the per-block limit of the chip; fp16 /
+bf16 and TF32 dots run on tensor cores of the right operand type (mma.sync on sm_80; wgmma on sm_90 for
+configs of at least one warpgroup, mma.sync below), IEEE fp32 never does. Spills are recorded (junit
+properties and the aot report), not failed on: they cost speed, not correctness.
+"""
+
+import pytest
+
+from inception_core import aot
+
+VARIANTS = aot.all_variants(full=False)
+# Operand type of the tensor-core instruction, per dtype (fp32 dots run as TF32 when allowed).
+_MMA_OPERAND = {"fp16": "f16", "bf16": "bf16", "fp32": "tf32"}
+
+
+@pytest.mark.parametrize("arch", aot.ARCHS, ids=lambda a: f"sm{a}")
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.label)
+def test_compiles_within_limits(variant, arch, record_property):
+    info = aot.compile_variant(variant, arch)
+    for key in ("shared", "num_regs", "spill_stores", "spill_loads", "mma_instrs"):
+        record_property(key, getattr(info, key))
+
+    assert info.has_cubin
+    assert info.shared <= aot.SMEM_PER_BLOCK_OPTIN[arch], (
+        f"{variant.label}: {info.shared} bytes of shared memory, sm_{arch} allows "
+        f"{aot.SMEM_PER_BLOCK_OPTIN[arch]} per block")
+    assert info.num_regs <= aot.MAX_REGS_PER_THREAD
+    assert info.ptxas_regs == info.num_regs  # the spill figures describe this very cubin
+
+    if not variant.uses_dot:
+        assert not info.has_mma, f"{variant.label}: unexpected tensor-core instructions {info.mma_instrs}"
+        return
+    assert info.has_mma, f"{variant.label}: no tensor-core instruction in the sm_{arch} PTX"
+    operand = _MMA_OPERAND[variant.tags["dtype"]]
+    assert all(operand in instr.split(".") for instr in info.mma_instrs), info.mma_instrs
+    if arch == 80:
+        assert not info.has_wgmma
+    elif variant.num_warps >= 4:
+        # wgmma needs a warpgroup (4 warps); falling back to mma.sync on H100 costs a lot of speed.
+        assert info.has_wgmma, f"{variant.label}: sm_90 uses {info.mma_instrs}, not wgmma"
+
+
+def test_compiles_the_source_of_the_loaded_kernel():
+    # Under the interpreter a worker process imports the kernel module again: it must compile the very
+    # source this process loaded (not, say, another installed copy).
+    variant = VARIANTS[0]
+    info = aot.compile_variant(variant, 90)
+    assert info.source_sha256 == aot.source_sha256(variant.fn)
+
+
+def test_variants_cover_configs_dtypes_and_geometries():
+    from inception_core.kernels import conv_bn_act as kmod
+
+    conv = [v for v in VARIANTS if v.kernel == "conv_bn_act"]
+    labels = {v.label for v in conv}
+    assert len(labels) == len(conv), "duplicate variant labels"
+    for dtype in ("fp32", "fp16", "bf16"):
+        of_dtype = [v for v in conv if v.tags["dtype"] == dtype]
+        assert {v.tags["geometry"] for v in of_dtype} == set(aot.CONV_GEOMETRIES)
+        assert {v.tags["residual"] for v in of_dtype} == {False, True}
+        assert any(v.tags["int64"] for v in of_dtype)
+        assert any(v.tags["layout"] == "nchw" for v in of_dtype)
+        compiled_configs = {v.tags["config"] for v in of_dtype}
+        for config in kmod.GPU_CONFIGS:
+            fits = kmod.config_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=4 if dtype == "fp32" else 2)
+            assert (aot.config_label(config) in compiled_configs) == fits
+    assert any(v.tags["precision"] == "ieee" and v.tags["dtype"] == "fp32" for v in conv)
+    # 8-warp configs only on 1x1 (config_fits), which is what the launcher can pick.
+    assert all(v.tags["geometry"] == "1x1" for v in conv if v.num_warps > 4)
