@@ -17,6 +17,11 @@ from inception_core import kernels  # noqa: E402,F401  (decorate the kernels und
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
+# fp32 comparisons use full fp32 on the GPU (torch's convs and ours follow this flag); the TF32 path has
+# its own test with its own tolerance.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+
 
 @pytest.fixture(autouse=True)
 def _seed():

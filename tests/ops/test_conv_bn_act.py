@@ -196,6 +196,14 @@ def test_every_shipped_config(config, device):
     torch.testing.assert_close(y.double(), ref, rtol=tol, atol=tol)
 
 
+def test_tf32_on_the_gpu(device, monkeypatch):
+    if device != "cuda" or INTERPRETED:
+        pytest.skip("TF32 exists only on a CUDA GPU (the interpreter computes fp32 dots exactly)")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    x, w, scale, shift = _inputs(4, 192, 64, (3, 3), (17, 17), torch.float32, device)
+    _check(x, w, scale, shift, padding=1)  # within TF32_RTOL
+
+
 def test_nan_input_propagates(device):
     x, w, scale, shift = _inputs(1, 16, 16, (1, 1), (3, 3), torch.float32, device)
     x[0, :, 1, 1] = float("nan")
