@@ -71,7 +71,10 @@ def _cadene_bninception(m):
 def _facenet_inception_resnet_v1(m):
     from inception_core.models.inception_resnet_v1 import inception_resnet_v1
 
-    return inception_resnet_v1(num_classes=m.num_classes, classify=m.classify, dropout_prob=m.dropout.p)
+    # facenet's checkpoints carry `logits` whenever they have a classifier, even with num_classes=None
+    logits = getattr(m, "logits", None)
+    return inception_resnet_v1(num_classes=logits.out_features if logits is not None else None, classify=m.classify,
+                               dropout_prob=m.dropout.p)
 
 
 # (module of the class, class name) -> builder of the equivalent network

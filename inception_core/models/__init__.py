@@ -1,6 +1,28 @@
 """The Inception networks, with the module names and state_dict keys of the implementations users
-already hold weights for. ``create_model(name, **kwargs)``, ``list_models()``."""
+already hold weights for. ``create_model(name, **kwargs)``, ``list_models()``; each builder is also
+available by name (``inception_core.models.inception_v3(...)``), as in torchvision."""
 
 from inception_core.models._registry import create_model, list_models, register_model
+from inception_core.models.bn_inception import BNInception, bn_inception
+from inception_core.models.googlenet import GoogLeNet, googlenet
+from inception_core.models.inception_resnet_v1 import (
+    InceptionResnetV1,
+    inception_resnet_v1,
+    inception_resnet_v1_imagenet,
+)
+from inception_core.models.inception_v3 import Inception3, inception_v3
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = [
+    "BNInception",
+    "GoogLeNet",
+    "Inception3",
+    "InceptionResnetV1",
+    "bn_inception",
+    "create_model",
+    "googlenet",
+    "inception_resnet_v1",
+    "inception_resnet_v1_imagenet",
+    "inception_v3",
+    "list_models",
+    "register_model",
+]

@@ -39,27 +39,31 @@ class ChannelSlots:
         return kwargs
 
     def siblings(self, x: Tensor, reduce_units, direct=None, *, owner: nn.Module) -> list[Tensor]:
-        """Run sibling 1x1 convs that read ``x``: ``reduce_units`` feed other convs of their branches,
-        ``direct`` (optional) is a branch of its own whose result is the next slot of the block output.
+        """Run sibling 1x1 convs that read ``x`` as one GEMM with stacked weights (horizontal fusion).
 
-        Fused path with fusable units: one GEMM with stacked weights writes ``[reduce..., direct]`` into
-        the reserved scratch channels followed (without a gap) by the direct branch's slot; this must
-        be the block's first slot. Otherwise each conv runs on its own. Returns the results as
-        ``[direct?] + reduce`` outputs in the order given (direct first when present).
+        ``reduce_units`` feed other convs of their branches; ``direct`` (optional) is a branch of its own
+        whose result is the next slot of the block output. With ``direct``, the GEMM writes
+        ``[reduce..., direct]`` into the block's reserved scratch channels followed, without a gap, by
+        the direct branch's slot (so this must be the block's first slot, and the block's
+        ``scratch_channels`` the reductions' channel count). Without ``direct``, the reductions go to a
+        buffer of their own (at x's spatial size, which reduction blocks need). Unfused path, or convs
+        that cannot be stacked: each conv runs on its own. Returns ``[direct?] + reductions``.
         """
         units = list(reduce_units) + ([direct] if direct is not None else [])
-        fusable = (self.out is not None and self.offset == self.scratch
-                   and sum(u.conv.out_channels if not isinstance(u, tuple) else u[0].out_channels
-                           for u in reduce_units) == self.scratch
-                   and icf.siblings_fusable(units))
-        if not fusable:
+        if self.out is None or not icf.siblings_fusable(units):
             results = [self._run(direct, x, self.slot(_channels(direct)))] if direct is not None else []
             return results + [self._run(u, x, {}) for u in reduce_units]
+        reduce_channels = sum(_channels(u) for u in reduce_units)
+        if direct is None:
+            scratch = torch.empty((x.shape[0], reduce_channels, x.shape[2], x.shape[3]), dtype=self.out.dtype,
+                                  device=x.device, memory_format=torch.channels_last)
+            return icf.sibling_conv_bn_act(x, units, owner, out=scratch, out_offset=0)
+        if self.offset != self.scratch or reduce_channels != self.scratch:
+            raise RuntimeError(f"{type(owner).__name__}: siblings with a direct branch need the block's first slot "
+                               f"and scratch_channels == {reduce_channels} (got {self.scratch})")
         slices = icf.sibling_conv_bn_act(x, units, owner, out=self.out, out_offset=0)
-        if direct is not None:
-            self.offset += _channels(direct)
-            return [slices[-1], *slices[:-1]]
-        return slices
+        self.offset += _channels(direct)
+        return [slices[-1], *slices[:-1]]
 
     @staticmethod
     def _run(unit, x: Tensor, kwargs: dict) -> Tensor:

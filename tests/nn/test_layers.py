@@ -240,7 +240,7 @@ class _ToySiblings(icnn.ConcatBlock):
         self.branch3x3_1 = icnn.BasicConv2d(cin, 4, kernel_size=1)
         self.branch3x3_2 = icnn.BasicConv2d(4, 12, kernel_size=3, padding=1)
         self.out_channels = (8 if direct else 0) + 10 + 12
-        self.scratch_channels = 6 + 4
+        self.scratch_channels = 6 + 4 if direct else 0  # reserved only in front of a direct branch
 
     def _forward(self, x, cat: ChannelSlots):
         outs = cat.siblings(x, [self.branch5x5_1, self.branch3x3_1], self.branch1x1, owner=self)
