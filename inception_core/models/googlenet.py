@@ -73,11 +73,14 @@ class Inception(ConcatBlock):
             conv_block(in_channels, pool_proj, kernel_size=1),
         )
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+        self.scratch_channels = ch3x3red + ch5x5red  # the two 1x1 reductions, fused with branch1
 
     def _forward(self, x: Tensor, cat: ChannelSlots):
-        yield self.branch1(x, **cat.slot(self.branch1.out_channels))
-        yield self.branch2[1](self.branch2[0](x), **cat.slot(self.branch2[1].out_channels))
-        yield self.branch3[1](self.branch3[0](x), **cat.slot(self.branch3[1].out_channels))
+        # the three 1x1 convs reading x: one GEMM on the fused path (horizontal fusion)
+        branch1, branch2, branch3 = cat.siblings(x, [self.branch2[0], self.branch3[0]], self.branch1, owner=self)
+        yield branch1
+        yield self.branch2[1](branch2, **cat.slot(self.branch2[1].out_channels))
+        yield self.branch3[1](branch3, **cat.slot(self.branch3[1].out_channels))
         yield self.branch4[1](self.branch4[0](x), **cat.slot(self.branch4[1].out_channels))
 
 
@@ -223,6 +226,10 @@ class GoogLeNet(nn.Module):
         x = self.inception5a(x)
         # N x 832 x 7 x 7
         x = self.inception5b(x)
+        if not x.is_contiguous() and not x.is_contiguous(memory_format=torch.channels_last):
+            # the fused block output is a view behind the horizontally fused scratch channels: hand the
+            # caller a dense channels_last feature map
+            x = x.contiguous(memory_format=torch.channels_last)
         # N x 1024 x 7 x 7
         return x, aux2, aux1
 

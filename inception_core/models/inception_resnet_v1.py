@@ -57,10 +57,13 @@ class Block35(ScaledResidualBlock):
         self.conv2d = nn.Conv2d(96, 256, kernel_size=1, stride=1)
         self.out_channels = 96
 
+    scratch_channels = 32 + 32  # branch1[0] and branch2[0], fused with branch0
+
     def _forward(self, x: Tensor, cat: ChannelSlots):
-        yield self.branch0(x, **cat.slot(32))
-        yield self.branch1[1](self.branch1[0](x), **cat.slot(32))
-        yield self.branch2[2](self.branch2[1](self.branch2[0](x)), **cat.slot(32))
+        branch0, branch1, branch2 = cat.siblings(x, [self.branch1[0], self.branch2[0]], self.branch0, owner=self)
+        yield branch0
+        yield self.branch1[1](branch1, **cat.slot(32))
+        yield self.branch2[2](self.branch2[1](branch2), **cat.slot(32))
 
 
 class Block17(ScaledResidualBlock):
@@ -78,9 +81,12 @@ class Block17(ScaledResidualBlock):
         self.conv2d = nn.Conv2d(256, 896, kernel_size=1, stride=1)
         self.out_channels = 256
 
+    scratch_channels = 128  # branch1[0], fused with branch0
+
     def _forward(self, x: Tensor, cat: ChannelSlots):
-        yield self.branch0(x, **cat.slot(128))
-        yield self.branch1[2](self.branch1[1](self.branch1[0](x)), **cat.slot(128))
+        branch0, branch1 = cat.siblings(x, [self.branch1[0]], self.branch0, owner=self)
+        yield branch0
+        yield self.branch1[2](self.branch1[1](branch1), **cat.slot(128))
 
 
 class Block8(ScaledResidualBlock):
@@ -100,9 +106,12 @@ class Block8(ScaledResidualBlock):
         self.conv2d = nn.Conv2d(384, 1792, kernel_size=1, stride=1)
         self.out_channels = 384
 
+    scratch_channels = 192  # branch1[0], fused with branch0
+
     def _forward(self, x: Tensor, cat: ChannelSlots):
-        yield self.branch0(x, **cat.slot(192))
-        yield self.branch1[2](self.branch1[1](self.branch1[0](x)), **cat.slot(192))
+        branch0, branch1 = cat.siblings(x, [self.branch1[0]], self.branch0, owner=self)
+        yield branch0
+        yield self.branch1[2](self.branch1[1](branch1), **cat.slot(192))
 
 
 class Mixed_6a(ConcatBlock):
@@ -155,9 +164,11 @@ class Mixed_7a(ConcatBlock):
         return _valid_s2(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots):
-        yield self.branch0[1](self.branch0[0](x), **cat.slot(384))
-        yield self.branch1[1](self.branch1[0](x), **cat.slot(256))
-        yield self.branch2[2](self.branch2[1](self.branch2[0](x)), **cat.slot(256))
+        # the three 1x1 reductions reading x: one GEMM into a buffer of their own (17x17, output 8x8)
+        branch0, branch1, branch2 = cat.siblings(x, [self.branch0[0], self.branch1[0], self.branch2[0]], owner=self)
+        yield self.branch0[1](branch0, **cat.slot(384))
+        yield self.branch1[1](branch1, **cat.slot(256))
+        yield self.branch2[2](self.branch2[1](branch2), **cat.slot(256))
         yield self.branch3(x, **cat.slot(896))
 
 

@@ -168,7 +168,10 @@ def _is_pointwise(conv: nn.Conv2d) -> bool:
 
 def siblings_fusable(units) -> bool:
     """Whether 1x1 convolutions reading the same input can run as one GEMM (same act, all 1x1 stride 1)."""
-    parts = [_unit(u) for u in units]
+    try:
+        parts = [_unit(u) for u in units]
+    except AttributeError:  # a custom conv block without .conv/.bn: run the convs one by one
+        return False
     return (len(parts) > 1 and len({act for _, _, act in parts}) == 1
             and all(_is_pointwise(c) and _can_fuse_conv(c, b) for c, b, _ in parts))
 
