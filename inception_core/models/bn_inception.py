@@ -90,6 +90,10 @@ class BNInception(nn.Module):
                                       padding=(padding, padding)))
         setattr(self, f"{name}_bn", nn.BatchNorm2d(cout, affine=True))
 
+    def _unit(self, name: str) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        """The flat (conv, bn) pair named ``name`` / ``name_bn``."""
+        return getattr(self, name), getattr(self, f"{name}_bn")
+
     def _cbr(self, name: str, x: Tensor, **slot) -> Tensor:
         """relu(bn(conv(x))) of the flat modules ``name`` / ``name_bn``; ``slot``: out / out_offset."""
         return icf.conv_bn_act(x, getattr(self, name), getattr(self, f"{name}_bn"), "relu", **slot)
@@ -112,16 +116,22 @@ class BNInception(nn.Module):
             oh, ow = ((x.shape[i + 2] + 2 * conv.padding[i] - conv.kernel_size[i]) // conv.stride[i] + 1
                       for i in range(2))
             channels = (c1x1 or 0) + c3 + cd2 + (cproj if cproj is not None else cin)
-            out = torch.empty((x.shape[0], channels, oh, ow), dtype=x.dtype, device=x.device,
+            # blocks with a 1x1 branch reserve channels in front for the fused 1x1 reductions
+            scratch = self._unit(f"{p}_3x3_reduce")[0].out_channels + \
+                self._unit(f"{p}_double_3x3_reduce")[0].out_channels if c1x1 is not None else 0
+            out = torch.empty((x.shape[0], scratch + channels, oh, ow), dtype=x.dtype, device=x.device,
                               memory_format=torch.channels_last)
-        cat = ChannelSlots(out)
+        cat = ChannelSlots(out, scratch if out is not None else 0)
         branches = []
-        if c1x1 is not None:
-            branches.append(self._cbr(f"{p}_1x1", x, **cat.slot(c1x1)))
-        y = self._cbr(f"{p}_3x3_reduce", x)
-        branches.append(self._cbr(f"{p}_3x3", y, **cat.slot(c3)))
-        y = self._cbr(f"{p}_double_3x3_reduce", x)
-        y = self._cbr(f"{p}_double_3x3_1", y)
+        # the 1x1 convs reading x run as one GEMM on the fused path (horizontal fusion)
+        reduce_units = [self._unit(f"{p}_3x3_reduce"), self._unit(f"{p}_double_3x3_reduce")]
+        direct = self._unit(f"{p}_1x1") if c1x1 is not None else None
+        reduced = cat.siblings(x, reduce_units, direct, owner=getattr(self, f"{p}_3x3_reduce"))
+        if direct is not None:
+            branches.append(reduced.pop(0))
+        y3, yd = reduced
+        branches.append(self._cbr(f"{p}_3x3", y3, **cat.slot(c3)))
+        y = self._cbr(f"{p}_double_3x3_1", yd)
         branches.append(self._cbr(f"{p}_double_3x3_2", y, **cat.slot(cd2)))
         pool = getattr(self, f"{p}_pool")
         if cproj is None:  # reduction block: the pooled input is concatenated as it is
@@ -131,8 +141,9 @@ class BNInception(nn.Module):
         if out is None:
             return torch.cat(branches, 1)
         if cat.offset != out.shape[1]:
-            raise RuntimeError(f"{p}: branches filled {cat.offset} of {out.shape[1]} channels")
-        return out
+            raise RuntimeError(f"{p}: branches filled {cat.offset - cat.scratch} of {out.shape[1] - cat.scratch} "
+                               "channels")
+        return out.narrow(1, cat.scratch, out.shape[1] - cat.scratch) if cat.scratch else out
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, 224, 224) -> the last feature map (N, 1024, 7, 7), before global pooling."""
@@ -168,7 +179,7 @@ class BNInception(nn.Module):
         # N x 1056 x 7 x 7
         x = self._block(x, "5a", fused)
         # N x 1024 x 7 x 7
-        x = self._block(x, "5b", fused)
+        x = icf.dense(self._block(x, "5b", fused))  # the fused block output is a view behind its scratch channels
         # N x 1024 x 7 x 7
         return x
 

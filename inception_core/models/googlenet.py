@@ -225,11 +225,7 @@ class GoogLeNet(nn.Module):
         # N x 832 x 7 x 7
         x = self.inception5a(x)
         # N x 832 x 7 x 7
-        x = self.inception5b(x)
-        if not x.is_contiguous() and not x.is_contiguous(memory_format=torch.channels_last):
-            # the fused block output is a view behind the horizontally fused scratch channels: hand the
-            # caller a dense channels_last feature map
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = icf.dense(self.inception5b(x))  # the fused block output is a view behind its scratch channels
         # N x 1024 x 7 x 7
         return x, aux2, aux1
 

@@ -20,6 +20,7 @@ __all__ = [
     "avg_pool2d",
     "compute_dtype",
     "conv_bn_act",
+    "dense",
     "fold_bn",
     "max_pool2d",
     "needs_autograd",
@@ -227,3 +228,14 @@ def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor, out_
         slices.append(out.narrow(1, k, conv.out_channels))
         k += conv.out_channels
     return slices
+
+
+def dense(x: Tensor) -> Tensor:
+    """x itself when it is dense (NCHW- or channels_last-contiguous), else a channels_last copy.
+
+    Fused block outputs with horizontally fused 1x1 convs are views behind their scratch channels;
+    a network hands its feature map to callers through this.
+    """
+    if x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last):
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
