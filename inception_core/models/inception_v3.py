@@ -419,14 +419,13 @@ class Inception3(nn.Module):
         # N x 1280 x 8 x 8
         x = self.Mixed_7b(x)
         # N x 2048 x 8 x 8
-        x = self.Mixed_7c(x)
+        x = icf.dense(self.Mixed_7c(x))  # the fused block output is a view behind its scratch channels
         # N x 2048 x 8 x 8
         return x
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """(N, 3, H, W) input -> (N, 2048, H', W') last feature map (8x8 at 299). On the fused path it is a
-        channels_last-strided view of Mixed_7c's buffer (channel-dense per pixel, not ``contiguous()``).
-        ``transform_input`` applies; the auxiliary head does not run."""
+        """(N, 3, H, W) input -> (N, 2048, H', W') last feature map (8x8 at 299), dense (channels_last on the
+        fused path). ``transform_input`` applies; the auxiliary head does not run."""
         x = self._prepare_input(x)
         return self.forward_postaux(self.forward_preaux(x))
 
