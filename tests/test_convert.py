@@ -1,0 +1,71 @@
+"""convert(): reference network -> inception_core network with the same weights and mode."""
+
+import pytest
+import torch
+
+import inception_core
+from inception_core.testing import rel_err
+
+
+def _references():
+    """(name, builder of the reference, input size) for every network convert() accepts."""
+    import facenet_pytorch
+    import pretrainedmodels
+    import timm
+    import torchvision
+
+    return [
+        ("tv_googlenet", lambda: torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False), 64),
+        ("tv_inception_v3", lambda: torchvision.models.inception_v3(weights=None, init_weights=False), 75),
+        ("timm_inception_v3", lambda: timm.create_model("inception_v3"), 75),
+        ("timm_inception_v4", lambda: timm.create_model("inception_v4"), 75),
+        ("timm_inception_resnet_v2", lambda: timm.create_model("inception_resnet_v2"), 75),
+        # Cadene's heads are fixed-size pools: native input sizes
+        ("cadene_inceptionresnetv2", lambda: pretrainedmodels.inceptionresnetv2(num_classes=1000, pretrained=None),
+         299),
+        ("cadene_bninception", lambda: pretrainedmodels.bninception(num_classes=1000, pretrained=None), 224),
+        ("facenet_embedding", lambda: facenet_pytorch.InceptionResnetV1(pretrained=None, classify=False), 75),
+        ("facenet_classifier", lambda: facenet_pytorch.InceptionResnetV1(classify=True, num_classes=7), 75),
+    ]
+
+
+def _randomize_bn(model):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.mark.parametrize("case", range(9), ids=lambda i: _references()[i][0])
+def test_convert_keeps_weights_outputs_and_mode(case):
+    name, build, size = _references()[case]
+    torch.manual_seed(case)
+    ref = build().eval()
+    _randomize_bn(ref)
+    before = {k: v.clone() for k, v in ref.state_dict().items()}
+    ours = inception_core.convert(ref)
+    assert not ours.training
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        expected = ref(x)
+        with inception_core.backend("torch"):
+            got = ours(x)
+    assert rel_err(got, expected) <= 1e-4, name
+    assert all(torch.equal(before[k], v) for k, v in ref.state_dict().items())  # the input is untouched
+    assert inception_core.convert(ref.train()).training
+
+
+def test_convert_keeps_dtype_and_memory_format():
+    import torchvision
+
+    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).double()
+    ref = ref.to(memory_format=torch.channels_last).eval()
+    ours = inception_core.convert(ref)
+    weight = ours.conv1.conv.weight
+    assert weight.dtype == torch.float64 and weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_convert_rejects_other_models():
+    with pytest.raises(TypeError, match="^model: expected one of"):
+        inception_core.convert(torch.nn.Linear(2, 2))
