@@ -10,19 +10,30 @@ from inception_core.models.inception_resnet_v1 import (
     inception_resnet_v1,
     inception_resnet_v1_imagenet,
 )
+from inception_core.models.inception_resnet_v2 import (
+    InceptionResnetV2,
+    inception_resnet_v2,
+    remap_cadene_inception_resnet_v2,
+)
 from inception_core.models.inception_v3 import Inception3, inception_v3
+from inception_core.models.inception_v4 import InceptionV4, inception_v4
 
 __all__ = [
     "BNInception",
     "GoogLeNet",
     "Inception3",
     "InceptionResnetV1",
+    "InceptionResnetV2",
+    "InceptionV4",
     "bn_inception",
     "create_model",
     "googlenet",
     "inception_resnet_v1",
     "inception_resnet_v1_imagenet",
+    "inception_resnet_v2",
     "inception_v3",
+    "inception_v4",
     "list_models",
     "register_model",
+    "remap_cadene_inception_resnet_v2",
 ]
