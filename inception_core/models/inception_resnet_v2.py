@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from inception_core.models._registry import register_model
-from inception_core.models.inception_v4 import Branch, GlobalAvgPool2d
-from inception_core.nn import AvgPool2d, BasicConv2d, ChannelSlots, ConcatBlock, MaxPool2d, ScaledResidualBlock
+from inception_core.models.inception_v4 import GlobalAvgPool2d
+from inception_core.nn import AvgPool2d, BasicConv2d, Branch, ChannelSlots, ConcatBlock, MaxPool2d, ScaledResidualBlock
 from inception_core.nn import functional as icf
 
 __all__ = [
@@ -58,12 +58,14 @@ class Mixed_5b(ConcatBlock):
             conv_block(192, 64, kernel_size=1, stride=1),
         )
         self.out_channels = 96 + 64 + 96 + 64
+        self.scratch_channels = 48 + 64  # branch1[0] and branch2[0], fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 192 x 35 x 35 -> N x 320 x 35 x 35
-        yield self.branch0(x, **cat.slot(96))
-        yield self.branch1(x, **cat.slot(64))
-        yield self.branch2(x, **cat.slot(96))
+        b0, b1, b2 = cat.siblings(x, [self.branch1[0], self.branch2[0]], self.branch0, owner=self)
+        yield b0
+        yield self.branch1.tail(b1, **cat.slot(64))
+        yield self.branch2.tail(b2, **cat.slot(96))
         yield self.branch3(x, **cat.slot(64))
 
 
@@ -85,12 +87,14 @@ class Block35(ScaledResidualBlock):
         )
         self.conv2d = nn.Conv2d(128, 320, kernel_size=1, stride=1)
         self.out_channels = 32 + 32 + 64
+        self.scratch_channels = 32 + 32  # branch1[0] and branch2[0], fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 320 x 35 x 35 -> N x 128 x 35 x 35 (then conv2d back to 320 in forward)
-        yield self.branch0(x, **cat.slot(32))
-        yield self.branch1(x, **cat.slot(32))
-        yield self.branch2(x, **cat.slot(64))
+        b0, b1, b2 = cat.siblings(x, [self.branch1[0], self.branch2[0]], self.branch0, owner=self)
+        yield b0
+        yield self.branch1.tail(b1, **cat.slot(32))
+        yield self.branch2.tail(b2, **cat.slot(64))
 
 
 class Mixed_6a(ConcatBlock):
@@ -131,11 +135,13 @@ class Block17(ScaledResidualBlock):
         )
         self.conv2d = nn.Conv2d(384, 1088, kernel_size=1, stride=1)
         self.out_channels = 192 + 192
+        self.scratch_channels = 128  # branch1[0], fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1088 x 17 x 17 -> N x 384 x 17 x 17 (then conv2d back to 1088 in forward)
-        yield self.branch0(x, **cat.slot(192))
-        yield self.branch1(x, **cat.slot(192))
+        b0, b1 = cat.siblings(x, [self.branch1[0]], self.branch0, owner=self)
+        yield b0
+        yield self.branch1.tail(b1, **cat.slot(192))
 
 
 class Mixed_7a(ConcatBlock):
@@ -164,9 +170,11 @@ class Mixed_7a(ConcatBlock):
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1088 x 17 x 17 -> N x 2080 x 8 x 8
-        yield self.branch0(x, **cat.slot(384))
-        yield self.branch1(x, **cat.slot(288))
-        yield self.branch2(x, **cat.slot(320))
+        # the three 1x1 reductions (17x17) in one GEMM (horizontal fusion)
+        b0, b1, b2 = cat.siblings(x, [self.branch0[0], self.branch1[0], self.branch2[0]], owner=self)
+        yield self.branch0.tail(b0, **cat.slot(384))
+        yield self.branch1.tail(b1, **cat.slot(288))
+        yield self.branch2.tail(b2, **cat.slot(320))
         yield self.branch3(x, **cat.slot(1088))
 
 
@@ -185,11 +193,13 @@ class Block8(ScaledResidualBlock):
         )
         self.conv2d = nn.Conv2d(448, 2080, kernel_size=1, stride=1)
         self.out_channels = 192 + 256
+        self.scratch_channels = 192  # branch1[0], fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 2080 x 8 x 8 -> N x 448 x 8 x 8 (then conv2d back to 2080 in forward)
-        yield self.branch0(x, **cat.slot(192))
-        yield self.branch1(x, **cat.slot(256))
+        b0, b1 = cat.siblings(x, [self.branch1[0]], self.branch0, owner=self)
+        yield b0
+        yield self.branch1.tail(b1, **cat.slot(256))
 
 
 class InceptionResnetV2(nn.Module):

@@ -16,11 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core.models._registry import register_model
-from inception_core.nn import AvgPool2d, BasicConv2d, ChannelSlots, ConcatBlock, MaxPool2d
+from inception_core.nn import AvgPool2d, BasicConv2d, Branch, ChannelSlots, ConcatBlock, MaxPool2d
 from inception_core.nn import functional as icf
 
 __all__ = [
-    "Branch",
     "GlobalAvgPool2d",
     "InceptionA",
     "InceptionB",
@@ -38,21 +37,6 @@ __all__ = [
 def _valid_s2(h: int, w: int) -> tuple[int, int]:
     """Spatial size after a 3x3 stride-2 'valid' layer."""
     return (h - 3) // 2 + 1, (w - 3) // 2 + 1
-
-
-class Branch(nn.Sequential):
-    """``nn.Sequential`` of layers whose LAST layer can write into a channel slice of a block output.
-
-    Same keys as ``nn.Sequential`` (``branch1.0.conv.weight``...); ``forward(x, out=, out_offset=)`` runs
-    all layers but the last as usual and hands ``out``/``out_offset`` to the last one (a ``BasicConv2d``
-    or a pooling layer of ``inception_core.nn``).
-    """
-
-    def forward(self, x: Tensor, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
-        *layers, last = self
-        for layer in layers:
-            x = layer(x)
-        return last(x, out=out, out_offset=out_offset)
 
 
 class GlobalAvgPool2d(nn.Module):
@@ -110,9 +94,10 @@ class Mixed4a(ConcatBlock):
         return h - 2, w - 2
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
-        # N x 160 x 73 x 73 -> N x 192 x 71 x 71
-        yield self.branch0(x, **cat.slot(96))
-        yield self.branch1(x, **cat.slot(96))
+        # N x 160 x 73 x 73 -> N x 192 x 71 x 71; both 1x1 reductions in one GEMM (horizontal fusion)
+        b0, b1 = cat.siblings(x, [self.branch0[0], self.branch1[0]], owner=self)
+        yield self.branch0.tail(b0, **cat.slot(96))
+        yield self.branch1.tail(b1, **cat.slot(96))
 
 
 class Mixed5a(ConcatBlock):
@@ -150,12 +135,14 @@ class InceptionA(ConcatBlock):
         )
         self.branch3 = Branch(_avg_pool(), conv_block(384, 96, kernel_size=1, stride=1))
         self.out_channels = 4 * 96
+        self.scratch_channels = 64 + 64  # branch1[0] and branch2[0], fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 384 x 35 x 35 -> N x 384 x 35 x 35
-        yield self.branch0(x, **cat.slot(96))
-        yield self.branch1(x, **cat.slot(96))
-        yield self.branch2(x, **cat.slot(96))
+        b0, b1, b2 = cat.siblings(x, [self.branch1[0], self.branch2[0]], self.branch0, owner=self)
+        yield b0
+        yield self.branch1.tail(b1, **cat.slot(96))
+        yield self.branch2.tail(b2, **cat.slot(96))
         yield self.branch3(x, **cat.slot(96))
 
 
@@ -203,12 +190,14 @@ class InceptionB(ConcatBlock):
         )
         self.branch3 = Branch(_avg_pool(), conv_block(1024, 128, kernel_size=1, stride=1))
         self.out_channels = 384 + 256 + 256 + 128
+        self.scratch_channels = 192 + 192  # branch1[0] and branch2[0], fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1024 x 17 x 17 -> N x 1024 x 17 x 17
-        yield self.branch0(x, **cat.slot(384))
-        yield self.branch1(x, **cat.slot(256))
-        yield self.branch2(x, **cat.slot(256))
+        b0, b1, b2 = cat.siblings(x, [self.branch1[0], self.branch2[0]], self.branch0, owner=self)
+        yield b0
+        yield self.branch1.tail(b1, **cat.slot(256))
+        yield self.branch2.tail(b2, **cat.slot(256))
         yield self.branch3(x, **cat.slot(128))
 
 
@@ -235,8 +224,9 @@ class ReductionB(ConcatBlock):
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1024 x 17 x 17 -> N x 1536 x 8 x 8
-        yield self.branch0(x, **cat.slot(192))
-        yield self.branch1(x, **cat.slot(320))
+        b0, b1 = cat.siblings(x, [self.branch0[0], self.branch1[0]], owner=self)  # 17x17 reductions, one GEMM
+        yield self.branch0.tail(b0, **cat.slot(192))
+        yield self.branch1.tail(b1, **cat.slot(320))
         yield self.branch2(x, **cat.slot(1024))
 
 
@@ -261,16 +251,18 @@ class InceptionC(ConcatBlock):
 
         self.branch3 = Branch(_avg_pool(), conv_block(1536, 256, kernel_size=1, stride=1))
         self.out_channels = 6 * 256
+        self.scratch_channels = 384 + 384  # branch1_0 and branch2_0, fused with branch0
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1536 x 8 x 8 -> N x 1536 x 8 x 8
-        yield self.branch0(x, **cat.slot(256))
+        b0, x1_0, x2_0 = cat.siblings(x, [self.branch1_0, self.branch2_0], self.branch0, owner=self)
+        yield b0
 
-        x1_0 = self.branch1_0(x)  # N x 384 x 8 x 8
+        # x1_0: N x 384 x 8 x 8
         yield self.branch1_1a(x1_0, **cat.slot(256))
         yield self.branch1_1b(x1_0, **cat.slot(256))
 
-        x2_2 = self.branch2_2(self.branch2_1(self.branch2_0(x)))  # N x 512 x 8 x 8
+        x2_2 = self.branch2_2(self.branch2_1(x2_0))  # N x 512 x 8 x 8
         yield self.branch2_3a(x2_2, **cat.slot(256))
         yield self.branch2_3b(x2_2, **cat.slot(256))
 
@@ -348,7 +340,7 @@ class InceptionV4(nn.Module):
         if not self.training and not icf.needs_autograd(x, self):
             x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry of the fused path
         # N x 3 x 299 x 299
-        x = self.features(x)
+        x = icf.dense(self.features(x))  # the last block's fused output is a view behind its scratch channels
         # N x 1536 x 8 x 8
         return x
 

@@ -15,13 +15,14 @@ import inspect as _inspect
 import torch.nn as _torch_nn
 
 from inception_core.nn import functional
-from inception_core.nn.blocks import ChannelSlots, ConcatBlock, ScaledResidualBlock
+from inception_core.nn.blocks import Branch, ChannelSlots, ConcatBlock, ScaledResidualBlock
 from inception_core.nn.conv import BasicConv2d
 from inception_core.nn.pooling import AvgPool2d, MaxPool2d
 
 _OURS = [
     "AvgPool2d",
     "BasicConv2d",
+    "Branch",
     "ChannelSlots",
     "ConcatBlock",
     "MaxPool2d",
@@ -41,6 +42,7 @@ parameter = _torch_nn.parameter
 __all__ = [  # our names first, then torch.nn's
     "AvgPool2d",
     "BasicConv2d",
+    "Branch",
     "ChannelSlots",
     "ConcatBlock",
     "MaxPool2d",

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from inception_core.nn import functional as icf
 
-__all__ = ["ChannelSlots", "ConcatBlock", "ScaledResidualBlock"]
+__all__ = ["Branch", "ChannelSlots", "ConcatBlock", "ScaledResidualBlock"]
 
 
 class ChannelSlots:
@@ -148,3 +148,27 @@ class ScaledResidualBlock(ConcatBlock):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}" + ("" if self.relu else ", relu=False")
+
+
+class Branch(nn.Sequential):
+    """``nn.Sequential`` whose LAST layer can write into a channel slice of a block output.
+
+    Same keys as ``nn.Sequential`` (``branch1.0.conv.weight``...). ``forward(x, out=, out_offset=)`` runs
+    the layers in order and hands ``out``/``out_offset`` to the last one (a ``BasicConv2d`` or a pooling
+    layer of ``inception_core.nn``); ``tail(y, ...)`` does the same from the second layer on, for a
+    branch whose first 1x1 conv ran horizontally fused with its siblings.
+    """
+
+    def forward(self, x: Tensor, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
+        return self._run(list(self), x, out, out_offset)
+
+    def tail(self, y: Tensor, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
+        """The branch after its first layer, applied to that layer's output ``y``."""
+        return self._run(list(self)[1:], y, out, out_offset)
+
+    @staticmethod
+    def _run(layers, x: Tensor, out: Tensor | None, out_offset: int) -> Tensor:
+        *inner, last = layers
+        for layer in inner:
+            x = layer(x)
+        return last(x, out=out, out_offset=out_offset) if out is not None else last(x)
