@@ -54,3 +54,28 @@ def conv_inputs(n: int, c: int, k: int, kernel: tuple[int, int], hw: tuple[int, 
     scale = torch.rand(k, device=device) + 0.5
     shift = torch.randn(k, device=device)
     return x, w, scale, shift
+
+
+def randomize_for_equivalence(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """Give a network fresh random parameters that make an equivalence test meaningful; returns it.
+
+    He-normal convolutions and linears (torch's and torchvision's default inits shrink activations
+    through the depth, so the output would hardly depend on the early layers), biases ~ N(0, 0.1), and
+    BatchNorm running_mean ~ N(0, 0.1), running_var ~ U(0.5, 1.5), weight ~ U(0.5, 1.5),
+    bias ~ N(0, 0.1) so folding BN into the convolutions is really exercised.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.normal_(0, (2.0 / m.weight[0].numel()) ** 0.5, generator=gen)
+                if m.bias is not None:
+                    m.bias.normal_(0, 0.1, generator=gen)
+            elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.1, generator=gen)
+                m.running_var.uniform_(0.5, 1.5, generator=gen)
+                if m.weight is not None:
+                    m.weight.uniform_(0.5, 1.5, generator=gen)
+                if m.bias is not None:
+                    m.bias.normal_(0, 0.1, generator=gen)
+    return model

@@ -6,47 +6,27 @@ own module with random weights and randomised BatchNorm statistics (so the BN fo
 import copy
 import importlib
 import io
-import math
 import sys
 
 import pytest
 import torch
 import torchvision
-from torch import nn
 from torchvision.models.googlenet import GoogLeNetOutputs as TVGoogLeNetOutputs
 
 import inception_core
 from inception_core.models import _registry
-from inception_core.testing import rel_err
+from inception_core.testing import randomize_for_equivalence, rel_err
 
 gmod = importlib.import_module("inception_core.models.googlenet")
 
 RTOL = 1e-4  # max |ours - ref| / max |ref|
 
 
-def _randomize(model: nn.Module, seed: int = 1) -> None:
-    """He-normal convolutions and linears (so activations keep their scale through the depth and the
-    output depends on the input: torchvision's std-0.01 init makes it nearly constant), small random
-    biases, and random BatchNorm statistics and affine parameters (so folding BN is really exercised)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.normal_(0, math.sqrt(2.0 / m.weight[0].numel()), generator=g)
-                if m.bias is not None:
-                    m.bias.normal_(0, 0.1, generator=g)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.1, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.normal_(0, 0.1, generator=g)
-
-
 def _pair(**kwargs):
     """(torchvision GoogLeNet, ours) with the same randomised state, both in eval mode."""
     torch.manual_seed(0)
     ref = torchvision.models.googlenet(init_weights=False, **kwargs).eval()
-    _randomize(ref)
+    randomize_for_equivalence(ref)
     ours = gmod.googlenet(**kwargs).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     return ref, ours
@@ -159,7 +139,7 @@ def test_bn_fold_cache_follows_changes(models):
         assert rel_err(expected, before) > 1e-3  # the change is visible in the output
         assert rel_err(ours(x), expected) <= RTOL
         fresh = copy.deepcopy(ref)
-        _randomize(fresh, seed=7)
+        randomize_for_equivalence(fresh, seed=7)
         ref.load_state_dict(fresh.state_dict())
         ours.load_state_dict(fresh.state_dict())
         expected = ref(x)

@@ -7,7 +7,6 @@ the registry. On CPU; the reference has random weights and randomised BatchNorm 
 import copy
 import importlib
 import io
-import math
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 import inception_core
 from inception_core.models import _registry
-from inception_core.testing import rel_err
+from inception_core.testing import randomize_for_equivalence, rel_err
 
 imod = importlib.import_module("inception_core.models.inception_resnet_v1")
 
@@ -24,29 +23,11 @@ RTOL = 1e-4  # max |ours - ref| / max |ref|
 SMALLEST = 75  # the smallest input: mixed_7a needs 3x3, i.e. 75x75 at the entry
 
 
-def _randomize(model: nn.Module, seed: int = 1) -> None:
-    """He-normal convolutions and linears (so activations keep their scale through the depth and the
-    output depends on the input), small random biases, and random BatchNorm statistics and affine
-    parameters (so folding BN is really exercised)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.normal_(0, math.sqrt(2.0 / m.weight[0].numel()), generator=g)
-                if m.bias is not None:
-                    m.bias.normal_(0, 0.1, generator=g)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.1, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.normal_(0, 0.1, generator=g)
-
-
 def _pair(**kwargs):
     """(facenet InceptionResnetV1, ours) with the same randomised state, both in eval mode."""
     torch.manual_seed(0)
     ref = FacenetIRv1(**kwargs).eval()
-    _randomize(ref)
+    randomize_for_equivalence(ref)
     ours = imod.inception_resnet_v1(**kwargs).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     return ref, ours
@@ -192,7 +173,7 @@ def test_bn_fold_cache_follows_changes(models):
         assert rel_err(expected, before) > 1e-3  # the change is visible in the output
         assert rel_err(ours(x), expected) <= RTOL
         fresh = copy.deepcopy(ref)
-        _randomize(fresh, seed=7)
+        randomize_for_equivalence(fresh, seed=7)
         ref.load_state_dict(fresh.state_dict())
         ours.load_state_dict(fresh.state_dict())
         expected = ref(x)

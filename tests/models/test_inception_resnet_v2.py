@@ -16,7 +16,7 @@ from inception_core.models.inception_resnet_v2 import (
     inception_resnet_v2,
     remap_cadene_inception_resnet_v2,
 )
-from inception_core.testing import rel_err
+from inception_core.testing import randomize_for_equivalence, rel_err
 
 timm = pytest.importorskip("timm")
 
@@ -24,24 +24,6 @@ NATIVE = 299
 SMALLEST = 75  # stem (3x3/2, 3x3, pool, 3x3, pool) and the two reductions leave 1 x 1 at 75; 74 leaves nothing
 PARAMS = 55_843_464  # /work/shared/reference/models.md, timm 55.84M
 RTOL = 1e-4
-
-
-def _randomize(model: torch.nn.Module) -> None:
-    """Fresh random weights that keep activations O(1)-O(10) through all blocks (with torch's default init
-    they shrink layer after layer and the logits barely depend on the early blocks, which would hide an
-    error there), random residual up-projection biases, and random BN statistics and affine parameters so
-    BN folding is really exercised."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                if m.bias is not None:
-                    m.bias.normal_(0, 0.1)
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
 
 
 def _thin(model: torch.nn.Module) -> torch.nn.Module:
@@ -56,7 +38,7 @@ def _thin(model: torch.nn.Module) -> torch.nn.Module:
 def ref():
     torch.manual_seed(0)
     model = timm.create_model("inception_resnet_v2", pretrained=False).eval()
-    _randomize(model)
+    randomize_for_equivalence(model)
     return model
 
 
@@ -111,20 +93,13 @@ def test_fused_path_independent_of_input_layout(model):
     assert torch.equal(y_nchw, y_cl)
 
 
-def _slow_selected(config: pytest.Config) -> bool:
-    expr = config.getoption("markexpr") or ""
-    return "slow" in expr and "not slow" not in expr
-
-
-@pytest.mark.parametrize("variant", ["thin", pytest.param("full", marks=pytest.mark.slow)])
-def test_triton_backend_at_smallest_size(ref, model, device, monkeypatch, request, variant):
-    """Every kind of block (stem, Mixed_5b, Block35, Mixed_6a, Block17, Mixed_7a, the no-ReLU Block8,
-    conv2d_7b) through the triton backend (Triton's interpreter on a CPU machine) at the smallest
-    input, batch 1; the ``full`` variant (all 39 residual blocks, ~60 s interpreted) runs with -m slow."""
+@pytest.mark.parametrize("variant", ["full"])
+def test_triton_backend_at_smallest_size(ref, model, device, monkeypatch, variant):
+    """The whole network (all 39 residual blocks; ~60 s through Triton's interpreter on 2 cores) on the
+    triton backend at the smallest input, batch 1. (``_thin`` keeps one block of each kind, for
+    debugging.)"""
     if device == "cpu" and not inception_core.backends.interpreter_enabled():
         pytest.skip("the triton backend needs a GPU or TRITON_INTERPRET=1")
-    if variant == "full" and device == "cpu" and not _slow_selected(request.config):
-        pytest.skip("the full network through Triton's interpreter takes ~60 s on 2 cores: select it with -m slow")
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     if variant == "thin":
         ref, model = _thin(ref), _thin(model)
@@ -199,7 +174,7 @@ def test_bn_fold_cache_invalidation(ref, model):
         after_bias = ours(x)
         assert rel_err(after_bias, after) > 1e-3
         assert rel_err(after_bias, theirs(x)) <= RTOL
-        _randomize(theirs)  # a whole new state_dict
+        randomize_for_equivalence(theirs)  # a whole new state_dict
         ours.load_state_dict(theirs.state_dict(), strict=True)
         assert rel_err(ours(x), theirs(x)) <= RTOL
 
@@ -223,7 +198,7 @@ def test_cadene_checkpoint_loads_after_remap():
     heads on an 8 x 8 map (Cadene's head is AvgPool2d(8): a global pool only for the 8 x 8 map of 299)."""
     pretrainedmodels = pytest.importorskip("pretrainedmodels")
     cadene = pretrainedmodels.inceptionresnetv2(num_classes=1000, pretrained=None).eval()
-    _randomize(cadene)
+    randomize_for_equivalence(cadene)
     state = remap_cadene_inception_resnet_v2(cadene.state_dict())
     assert "classif.weight" in state and not any(k.startswith("last_linear.") for k in state)
     ours = inception_resnet_v2().eval()

@@ -13,7 +13,7 @@ import torchvision
 
 import inception_core
 from inception_core.models import _registry
-from inception_core.testing import rel_err
+from inception_core.testing import randomize_for_equivalence, rel_err
 
 v3 = importlib.import_module("inception_core.models.inception_v3")
 
@@ -25,24 +25,12 @@ PARAMS_NO_AUX = 23_834_568
 CL = torch.channels_last
 
 
-def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
-
-
 @pytest.fixture(scope="module")
 def pair():
     """torchvision's inception_v3 (random init, randomised BN, eval) and ours with its state_dict."""
     torch.manual_seed(0)
     ref = torchvision.models.inception_v3(init_weights=True).eval()
-    _randomize_bn(ref, seed=1)
+    randomize_for_equivalence(ref, seed=1)
     ours = v3.inception_v3().eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     return ours, ref
@@ -85,7 +73,7 @@ def test_eval_matches_torchvision_interpreted_triton_at_smallest_size(pair):
 def test_matches_timm_without_aux(native):
     torch.manual_seed(4)
     ref = timm.create_model("inception_v3", pretrained=False).eval()
-    _randomize_bn(ref, seed=5)
+    randomize_for_equivalence(ref, seed=5)
     ours = v3.inception_v3(aux_logits=False, init_weights=False).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     assert ours.AuxLogits is None
@@ -193,7 +181,7 @@ def test_bn_fold_cache_follows_changes(pair):
     after = check()
     assert rel_err(after, before) > 1e-3
     new = copy.deepcopy(ref)
-    _randomize_bn(new, seed=7)
+    randomize_for_equivalence(new, seed=7)
     ref.load_state_dict(new.state_dict())
     ours.load_state_dict(new.state_dict())
     assert rel_err(check(), after) > 1e-3

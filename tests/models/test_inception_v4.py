@@ -11,7 +11,7 @@ import torch
 import inception_core
 from inception_core.models import _registry
 from inception_core.models.inception_v4 import InceptionV4, inception_v4
-from inception_core.testing import rel_err
+from inception_core.testing import randomize_for_equivalence, rel_err
 
 timm = pytest.importorskip("timm")
 
@@ -24,21 +24,6 @@ RTOL = 1e-4
 THIN = (0, 1, 2, 3, 4, 5, 6, 10, 11, 18, 19)
 
 
-def _randomize(model: torch.nn.Module) -> None:
-    """Fresh random weights that keep activations O(1) through all 22 blocks (with torch's default init
-    they shrink layer after layer and the logits barely depend on the early blocks, which would hide an
-    error there), and random BN statistics and affine parameters so BN folding is really exercised."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-
-
 def _thin(model: torch.nn.Module) -> torch.nn.Module:
     thin = copy.deepcopy(model)
     thin.features = torch.nn.Sequential(*[thin.features[i] for i in THIN])
@@ -49,7 +34,7 @@ def _thin(model: torch.nn.Module) -> torch.nn.Module:
 def ref():
     torch.manual_seed(0)
     model = timm.create_model("inception_v4", pretrained=False).eval()
-    _randomize(model)
+    randomize_for_equivalence(model)
     return model
 
 
@@ -179,7 +164,7 @@ def test_bn_fold_cache_invalidation(ref, model):
         after = ours(x)
         assert rel_err(after, before) > 1e-3  # the change is visible...
         assert rel_err(after, theirs(x)) <= RTOL  # ...and matches timm's
-        _randomize(theirs)  # a whole new state_dict
+        randomize_for_equivalence(theirs)  # a whole new state_dict
         ours.load_state_dict(theirs.state_dict(), strict=True)
         assert rel_err(ours(x), theirs(x)) <= RTOL
 
