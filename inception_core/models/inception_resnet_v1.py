@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core import nn as icnn
+from inception_core.models._reduction import ReductionA
 from inception_core.models._registry import register_model
 from inception_core.nn import functional as icf
-from inception_core.nn.blocks import ChannelSlots, ConcatBlock, ScaledResidualBlock
+from inception_core.nn.blocks import ChannelSlots, ReductionBlock, ScaledResidualBlock
 
 __all__ = [
     "Block8",
@@ -31,10 +32,6 @@ __all__ = [
 
 BasicConv2d = icnn.BasicConv2d  # facenet's BasicConv2d: conv (no bias) + BatchNorm2d(eps=1e-3) + ReLU
 
-
-def _valid_s2(h: int, w: int) -> tuple[int, int]:
-    """Output size of a 3x3 stride-2 'valid' convolution or pool."""
-    return (h - 3) // 2 + 1, (w - 3) // 2 + 1
 
 
 class Block35(ScaledResidualBlock):
@@ -114,31 +111,14 @@ class Block8(ScaledResidualBlock):
         yield self.branch1[2](self.branch1[1](branch1), **cat.slot(192))
 
 
-class Mixed_6a(ConcatBlock):
-    """Reduction-A (35x35 -> 17x17, 256 -> 896 channels): 3x3/s2 | 1x1 -> 3x3 -> 3x3/s2 | 3x3/s2 max
-    pool. Matches facenet's ``Mixed_6a``."""
+class Mixed_6a(ReductionA):
+    """Reduction-A (35x35 -> 17x17, 256 -> 896 channels). Matches facenet's ``Mixed_6a``."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.branch0 = BasicConv2d(256, 384, kernel_size=3, stride=2)
-        self.branch1 = nn.Sequential(
-            BasicConv2d(256, 192, kernel_size=1, stride=1),
-            BasicConv2d(192, 192, kernel_size=3, stride=1, padding=1),
-            BasicConv2d(192, 256, kernel_size=3, stride=2),
-        )
-        self.branch2 = icnn.MaxPool2d(3, stride=2)
-        self.out_channels = 384 + 256 + 256
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
-
-    def _forward(self, x: Tensor, cat: ChannelSlots):
-        yield self.branch0(x, **cat.slot(384))
-        yield self.branch1[2](self.branch1[1](self.branch1[0](x)), **cat.slot(256))
-        yield self.branch2(x, **cat.slot(256))
+        super().__init__(256, 192, 192, 256, 384)
 
 
-class Mixed_7a(ConcatBlock):
+class Mixed_7a(ReductionBlock):
     """Reduction-B (17x17 -> 8x8, 896 -> 1792 channels): 1x1 -> 3x3/s2 | 1x1 -> 3x3/s2 |
     1x1 -> 3x3 -> 3x3/s2 | 3x3/s2 max pool. Matches facenet's ``Mixed_7a``."""
 
@@ -159,9 +139,6 @@ class Mixed_7a(ConcatBlock):
         )
         self.branch3 = icnn.MaxPool2d(3, stride=2)
         self.out_channels = 384 + 256 + 256 + 896
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots):
         # the three 1x1 reductions reading x: one GEMM into a buffer of their own (17x17, output 8x8)

@@ -15,9 +15,19 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
+from inception_core.models._reduction import ReductionA
 from inception_core.models._registry import register_model
 from inception_core.models.inception_v4 import GlobalAvgPool2d
-from inception_core.nn import AvgPool2d, BasicConv2d, Branch, ChannelSlots, ConcatBlock, MaxPool2d, ScaledResidualBlock
+from inception_core.nn import (
+    AvgPool2d,
+    BasicConv2d,
+    Branch,
+    ChannelSlots,
+    ConcatBlock,
+    MaxPool2d,
+    ReductionBlock,
+    ScaledResidualBlock,
+)
 from inception_core.nn import functional as icf
 
 __all__ = [
@@ -32,10 +42,6 @@ __all__ = [
     "remap_cadene_inception_resnet_v2",
 ]
 
-
-def _valid_s2(h: int, w: int) -> tuple[int, int]:
-    """Spatial size after a 3x3 stride-2 'valid' layer."""
-    return (h - 3) // 2 + 1, (w - 3) // 2 + 1
 
 
 class Mixed_5b(ConcatBlock):
@@ -97,28 +103,11 @@ class Block35(ScaledResidualBlock):
         yield self.branch2.tail(b2, **cat.slot(64))
 
 
-class Mixed_6a(ConcatBlock):
+class Mixed_6a(ReductionA):
     """35x35 -> 17x17 reduction (Reduction-A), 320 -> 1088 channels (timm ``Mixed_6a``)."""
 
     def __init__(self, conv_block: type[nn.Module] = BasicConv2d) -> None:
-        super().__init__()
-        self.branch0 = conv_block(320, 384, kernel_size=3, stride=2)
-        self.branch1 = Branch(
-            conv_block(320, 256, kernel_size=1, stride=1),
-            conv_block(256, 256, kernel_size=3, stride=1, padding=1),
-            conv_block(256, 384, kernel_size=3, stride=2),
-        )
-        self.branch2 = MaxPool2d(3, stride=2)
-        self.out_channels = 384 + 384 + 320
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
-
-    def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
-        # N x 320 x 35 x 35 -> N x 1088 x 17 x 17
-        yield self.branch0(x, **cat.slot(384))
-        yield self.branch1(x, **cat.slot(384))
-        yield self.branch2(x, **cat.slot(320))
+        super().__init__(320, 256, 256, 384, 384, conv_block)
 
 
 class Block17(ScaledResidualBlock):
@@ -144,7 +133,7 @@ class Block17(ScaledResidualBlock):
         yield self.branch1.tail(b1, **cat.slot(192))
 
 
-class Mixed_7a(ConcatBlock):
+class Mixed_7a(ReductionBlock):
     """17x17 -> 8x8 reduction (Reduction-B), 1088 -> 2080 channels (timm ``Mixed_7a``)."""
 
     def __init__(self, conv_block: type[nn.Module] = BasicConv2d) -> None:
@@ -164,9 +153,6 @@ class Mixed_7a(ConcatBlock):
         )
         self.branch3 = MaxPool2d(3, stride=2)
         self.out_channels = 384 + 288 + 320 + 1088
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1088 x 17 x 17 -> N x 2080 x 8 x 8

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from inception_core.models._registry import register_model
-from inception_core.nn import BasicConv2d, ChannelSlots, ConcatBlock, MaxPool2d
+from inception_core.nn import BasicConv2d, ChannelSlots, ConcatBlock, MaxPool2d, ReductionBlock
 from inception_core.nn import functional as icf
 
 __all__ = [
@@ -62,10 +62,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _reduced(h: int, w: int) -> tuple[int, int]:
-    """Spatial size after a 3x3 stride-2 'valid' conv or pool."""
-    return (h - 3) // 2 + 1, (w - 3) // 2 + 1
-
 
 class InceptionA(ConcatBlock):
     """35x35 block (Mixed_5b/5c/5d): 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg-pool 3x3 -> 1x1.
@@ -106,7 +102,7 @@ class InceptionA(ConcatBlock):
         yield self.branch_pool(branch_pool, **cat.slot(self.branch_pool.out_channels))
 
 
-class InceptionB(ConcatBlock):
+class InceptionB(ReductionBlock):
     """35x35 -> 17x17 reduction (Mixed_6a): 3x3/s2 | 1x1 -> 3x3 -> 3x3/s2 | max-pool 3x3/s2.
 
     torchvision's ``InceptionB``; output channels 384 + 96 + ``in_channels``.
@@ -122,9 +118,6 @@ class InceptionB(ConcatBlock):
         self.branch3x3dbl_3 = conv_block(96, 96, kernel_size=3, stride=2)
         self.in_channels = in_channels
         self.out_channels = 384 + 96 + in_channels
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _reduced(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         yield self.branch3x3(x, **cat.slot(384))
@@ -183,7 +176,7 @@ class InceptionC(ConcatBlock):
         yield self.branch_pool(branch_pool, **cat.slot(192))
 
 
-class InceptionD(ConcatBlock):
+class InceptionD(ReductionBlock):
     """17x17 -> 8x8 reduction (Mixed_7a): 1x1 -> 3x3/s2 | 1x1 -> 1x7 -> 7x1 -> 3x3/s2 | max-pool 3x3/s2.
 
     torchvision's ``InceptionD``; output channels 320 + 192 + ``in_channels``.
@@ -201,9 +194,6 @@ class InceptionD(ConcatBlock):
         self.branch7x7x3_4 = conv_block(192, 192, kernel_size=3, stride=2)
         self.in_channels = in_channels
         self.out_channels = 320 + 192 + in_channels
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _reduced(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # the two 1x1 reductions reading x: one GEMM on the fused path, into a buffer of their own

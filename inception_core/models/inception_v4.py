@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inception_core.models._reduction import ReductionA as _ReductionA
 from inception_core.models._registry import register_model
-from inception_core.nn import AvgPool2d, BasicConv2d, Branch, ChannelSlots, ConcatBlock, MaxPool2d
+from inception_core.nn import AvgPool2d, BasicConv2d, Branch, ChannelSlots, ConcatBlock, MaxPool2d, ReductionBlock
 from inception_core.nn import functional as icf
 
 __all__ = [
@@ -33,10 +34,6 @@ __all__ = [
     "inception_v4",
 ]
 
-
-def _valid_s2(h: int, w: int) -> tuple[int, int]:
-    """Spatial size after a 3x3 stride-2 'valid' layer."""
-    return (h - 3) // 2 + 1, (w - 3) // 2 + 1
 
 
 class GlobalAvgPool2d(nn.Module):
@@ -55,7 +52,7 @@ def _avg_pool() -> AvgPool2d:
     return AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
-class Mixed3a(ConcatBlock):
+class Mixed3a(ReductionBlock):
     """Stem stage: 3x3/2 max pool || 3x3/2 conv, 64 -> 160 channels (timm ``Mixed3a``)."""
 
     def __init__(self, conv_block: type[nn.Module] = BasicConv2d) -> None:
@@ -63,9 +60,6 @@ class Mixed3a(ConcatBlock):
         self.maxpool = MaxPool2d(3, stride=2)
         self.conv = conv_block(64, 96, kernel_size=3, stride=2)
         self.out_channels = 64 + 96
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 64 x 147 x 147 -> N x 160 x 73 x 73
@@ -100,7 +94,7 @@ class Mixed4a(ConcatBlock):
         yield self.branch1.tail(b1, **cat.slot(96))
 
 
-class Mixed5a(ConcatBlock):
+class Mixed5a(ReductionBlock):
     """Stem stage: 3x3/2 conv || 3x3/2 max pool, 192 -> 384 channels (timm ``Mixed5a``)."""
 
     def __init__(self, conv_block: type[nn.Module] = BasicConv2d) -> None:
@@ -108,9 +102,6 @@ class Mixed5a(ConcatBlock):
         self.conv = conv_block(192, 192, kernel_size=3, stride=2)
         self.maxpool = MaxPool2d(3, stride=2)
         self.out_channels = 192 + 192
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 192 x 71 x 71 -> N x 384 x 35 x 35
@@ -146,28 +137,11 @@ class InceptionA(ConcatBlock):
         yield self.branch3(x, **cat.slot(96))
 
 
-class ReductionA(ConcatBlock):
+class ReductionA(_ReductionA):
     """35x35 -> 17x17 reduction, 384 -> 1024 channels (timm ``ReductionA``, TF-slim ``Mixed_6a``)."""
 
     def __init__(self, conv_block: type[nn.Module] = BasicConv2d) -> None:
-        super().__init__()
-        self.branch0 = conv_block(384, 384, kernel_size=3, stride=2)
-        self.branch1 = Branch(
-            conv_block(384, 192, kernel_size=1, stride=1),
-            conv_block(192, 224, kernel_size=3, stride=1, padding=1),
-            conv_block(224, 256, kernel_size=3, stride=2),
-        )
-        self.branch2 = MaxPool2d(3, stride=2)
-        self.out_channels = 384 + 256 + 384
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
-
-    def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
-        # N x 384 x 35 x 35 -> N x 1024 x 17 x 17
-        yield self.branch0(x, **cat.slot(384))
-        yield self.branch1(x, **cat.slot(256))
-        yield self.branch2(x, **cat.slot(384))
+        super().__init__(384, 192, 224, 256, 384, conv_block)
 
 
 class InceptionB(ConcatBlock):
@@ -201,7 +175,7 @@ class InceptionB(ConcatBlock):
         yield self.branch3(x, **cat.slot(128))
 
 
-class ReductionB(ConcatBlock):
+class ReductionB(ReductionBlock):
     """17x17 -> 8x8 reduction, 1024 -> 1536 channels (timm ``ReductionB``, TF-slim ``Mixed_7a``)."""
 
     def __init__(self, conv_block: type[nn.Module] = BasicConv2d) -> None:
@@ -218,9 +192,6 @@ class ReductionB(ConcatBlock):
         )
         self.branch2 = MaxPool2d(3, stride=2)
         self.out_channels = 192 + 320 + 1024
-
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return _valid_s2(h, w)
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         # N x 1024 x 17 x 17 -> N x 1536 x 8 x 8

@@ -15,7 +15,7 @@ import inspect as _inspect
 import torch.nn as _torch_nn
 
 from inception_core.nn import functional
-from inception_core.nn.blocks import Branch, ChannelSlots, ConcatBlock, ScaledResidualBlock
+from inception_core.nn.blocks import Branch, ChannelSlots, ConcatBlock, ReductionBlock, ScaledResidualBlock
 from inception_core.nn.conv import BasicConv2d
 from inception_core.nn.pooling import AvgPool2d, MaxPool2d
 
@@ -26,6 +26,7 @@ _OURS = [
     "ChannelSlots",
     "ConcatBlock",
     "MaxPool2d",
+    "ReductionBlock",
     "ScaledResidualBlock",
     "functional",
 ]
@@ -46,6 +47,7 @@ __all__ = [  # our names first, then torch.nn's
     "ChannelSlots",
     "ConcatBlock",
     "MaxPool2d",
+    "ReductionBlock",
     "ScaledResidualBlock",
     "functional",
     "init",

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from inception_core.nn import functional as icf
 
-__all__ = ["Branch", "ChannelSlots", "ConcatBlock", "ScaledResidualBlock"]
+__all__ = ["Branch", "ChannelSlots", "ConcatBlock", "ReductionBlock", "ScaledResidualBlock"]
 
 
 class ChannelSlots:
@@ -120,6 +120,13 @@ class ConcatBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.concat(x)
+
+
+class ReductionBlock(ConcatBlock):
+    """A grid-size reduction: every branch ends in a 3x3 stride-2 'valid' conv or pool (35 -> 17, 17 -> 8)."""
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return (h - 3) // 2 + 1, (w - 3) // 2 + 1
 
 
 class ScaledResidualBlock(ConcatBlock):
