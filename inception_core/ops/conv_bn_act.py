@@ -91,7 +91,7 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     m = n * oh * ow
 
     def grid(meta_):
-        return (triton_cdiv(m, meta_["BLOCK_M"]) * triton_cdiv(k, meta_["BLOCK_N"]),)
+        return (_cdiv(m, meta_["BLOCK_M"]) * _cdiv(k, meta_["BLOCK_N"]),)
 
     with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
         if config is None:
@@ -106,7 +106,7 @@ def _storage_elems(t: Tensor) -> int:
     return max(t.numel(), t.untyped_storage().nbytes() // t.element_size())
 
 
-def triton_cdiv(a: int, b: int) -> int:
+def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
