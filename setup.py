@@ -28,6 +28,8 @@ setup(
         # reference implementations the tests compare against; pretrainedmodels and facenet-pytorch
         # pin an old torch, so install them separately with --no-deps (see .ci/run)
         "test": ["torchvision", "timm>=1.0", "six", "requests", "tqdm", "munch"],
+        # `inception-core bench --plot`
+        "plot": ["matplotlib"],
     },
     entry_points={"console_scripts": ["inception-core=inception_core.cli:main"]},
 )

@@ -1,10 +1,13 @@
-"""The ``inception-core`` command: ``check`` (kernels against the reference on this machine), ``info``."""
+"""The ``inception-core`` command: ``bench`` (the six networks against their reference implementations,
+eager and compiled), ``check`` (kernels against the reference on this machine), ``info``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+import time
 
 
 def _prepare_interpreter() -> None:
@@ -39,6 +42,148 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+class _Progress:
+    """A progress bar on stderr: tqdm when it is installed, else one line per step."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.done, self.current = total, 0, None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, desc=desc, unit="run", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def start(self, label: str) -> None:
+        self._finish_current()
+        self.current = label
+        if self.bar is not None:
+            self.bar.set_postfix_str(label)
+        else:
+            print(f"[{self.done + 1}/{self.total}] {label}", file=sys.stderr, flush=True)
+
+    def skip(self, steps: int) -> None:
+        self.done += steps
+        if self.bar is not None:
+            self.bar.update(steps)
+
+    def _finish_current(self) -> None:
+        if self.current is not None:
+            self.current = None
+            self.skip(1)
+
+    def close(self) -> None:
+        self._finish_current()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _comma_list(value: str, allowed, option: str, parser: argparse.ArgumentParser) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        parser.error(f"{option}: expected a comma list of {', '.join(allowed)}; got {value!r}")
+    return items
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    parser = args.parser
+    import torch
+
+    from inception_core import backends, bench
+
+    models = _comma_list(args.models, bench.NETWORKS, "--models", parser) if args.models else list(bench.NETWORKS)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available on this machine")
+    on_gpu = device.type == "cuda"
+    batch = args.batch_size or ((256 if args.mode == "infer" else 128) if on_gpu else 8)
+    if batch < 1 or (args.mode == "train" and batch < 2):
+        parser.error(f"--batch-size: expected >= {2 if args.mode == 'train' else 1} "
+                     f"({'BatchNorm statistics need two images' if args.mode == 'train' else ''}), got {batch}")
+    dtype_name = args.dtype or ("bf16" if on_gpu else "fp32")
+    dtype = bench.DTYPES[dtype_name]
+    if args.backend == "triton" and not on_gpu and not backends.interpreter_enabled():
+        parser.error("--backend triton: the Triton kernels run on CUDA devices; on a CPU only through Triton's "
+                     "interpreter (TRITON_INTERPRET=1), which checks kernels and is far too slow to benchmark "
+                     "whole networks; use --backend torch (the default here)")
+    ours_backend = bench.ours_backend(device, args.backend)
+    use_compile = args.compile if args.compile is not None else on_gpu
+    compile_mode = args.compile_mode or bench.default_compile_mode(device)
+    compile_mode = None if compile_mode == "default" else compile_mode
+    warmup = args.warmup if args.warmup is not None else (3 if on_gpu else 1)
+    rounds = args.rounds if args.rounds is not None else (20 if on_gpu else 3)
+    if rounds < 1 or warmup < 0:
+        parser.error("--rounds: expected >= 1; --warmup: expected >= 0")
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True  # eager's best case for fixed shapes, as users run it
+
+    providers = ["inception_core", "eager"] + (["compiled"] if use_compile else [])
+    if use_compile:
+        compiled = f"torch.compile(mode={compile_mode!r})" if compile_mode else "torch.compile (default mode)"
+        compiled += ", freezing" if args.mode == "infer" else ""
+    else:
+        compiled = "skipped"
+    mode_words = {"infer": "inference", "train": "training step"}[args.mode]
+    print(f"inception-core bench: {mode_words}, {dtype_name}, batch {batch}, channels_last, native input sizes, "
+          f"on {bench.device_name(device)}")
+    print(f"  inception_core: {ours_backend} backend"
+          + ("; training runs the stock torch layers (the fused kernels are forward-only for now)"
+             if args.mode == "train" else ""))
+    print("  eager: the reference implementations (torchvision, timm, pretrainedmodels, facenet-pytorch)"
+          + (", autocast" if dtype != torch.float32 else "") + (", cudnn.benchmark" if on_gpu else ""))
+    if use_compile:
+        print(f"  compiled: the references under {compiled}")
+    else:
+        why = ("--no-compile" if args.compile is False else
+               "off by default on a CPU, where torch.compile takes 20-60 s per network; --compile includes it")
+        print(f"  compiled: skipped ({why})")
+    print(f"  timing: {warmup} warm-up + {rounds} timed calls per provider, median "
+          f"({'CUDA events' if on_gpu else 'perf_counter'}); max rel diff: logits vs the reference in full fp32")
+
+    command = "inception-core " + shlex.join(args.argv)
+    meta = bench.run_metadata(device, command=command, mode=args.mode, dtype=dtype_name, batch=batch,
+                              backend=ours_backend, compile=compiled, warmup=warmup, rounds=rounds)
+    start = time.perf_counter()
+    progress = _Progress(len(models) * len(providers), "bench")
+    results, skipped = [], []
+    for name in models:
+        try:
+            pair = bench.build_pair(name)
+        except bench.ReferenceUnavailable as exc:
+            skipped.append(str(exc))
+            progress.skip(len(providers))
+            continue
+        results += bench.run_network(pair, providers=providers, device=device, dtype=dtype, mode=args.mode,
+                                     batch=batch, backend=args.backend, compile_mode=compile_mode, warmup=warmup,
+                                     rounds=rounds, on_provider=lambda n, p: progress.start(f"{n} {p}"))
+    progress.close()
+    elapsed = time.perf_counter() - start
+    meta["wall_s"] = round(elapsed, 1)
+    print()
+    if results:
+        print(bench.format_table(results))
+    for reason in skipped:
+        print(f"skipped {reason}")
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} runs, {len(failed)} failed, {len(skipped)} networks skipped "
+          f"in {elapsed:.0f} s")
+    if args.json:
+        bench.write_json(args.json, meta, results)
+        print(f"wrote {args.json}")
+    if args.markdown:
+        bench.write_markdown(args.markdown, meta, results)
+        print(f"wrote {args.markdown}")
+    if args.plot:
+        try:
+            bench.plot_results(args.plot, meta, results)
+        except ImportError as exc:
+            print(f"--plot: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.plot}")
+    return 1 if failed else 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import torch
 
@@ -67,6 +212,32 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inception-core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser(
+        "bench", help="the six networks against their reference implementations, eager and compiled",
+        description="Each network (native input size, random weights shared by ours and the reference) with "
+                    "inception_core, the reference eager and the reference under torch.compile: a table of "
+                    "images/s, speed-ups and the output difference. Defaults: on a GPU batch 256 (training "
+                    "128), bf16, compile on; on a CPU batch 8, fp32, the torch backend, compile off.")
+    bench.add_argument("--models", default="", help="comma list of networks (default: all six)")
+    bench.add_argument("--batch-size", type=int, default=None,
+                       help="images per call (default: GPU 256, training 128; CPU 8)")
+    bench.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default=None,
+                       help="compute dtype; fp16/bf16 via autocast (default: bf16 GPU, fp32 CPU)")
+    bench.add_argument("--backend", choices=["auto", "triton", "torch"], default="auto",
+                       help="inception_core's backend (auto: triton on CUDA, torch on CPU)")
+    bench.add_argument("--mode", choices=["infer", "train"], default="infer",
+                       help="inference, or a training step (forward, loss with aux heads, backward, SGD step)")
+    bench.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="include the reference under torch.compile (default: on with CUDA, off on CPU)")
+    bench.add_argument("--compile-mode", default=None,
+                       help="torch.compile mode (default: max-autotune on CUDA, 'default' on CPU)")
+    bench.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
+    bench.add_argument("--warmup", type=int, default=None, help="untimed calls after the first (default 3 GPU, 1 CPU)")
+    bench.add_argument("--rounds", type=int, default=None, help="timed calls (default 20 GPU, 3 CPU)")
+    bench.add_argument("--json", help="write the results (with device, versions, commit, command) to this JSON file")
+    bench.add_argument("--markdown", help="write a short Markdown report to this file")
+    bench.add_argument("--plot", help="write a bar chart PNG here (needs matplotlib: the 'plot' extra)")
+    bench.set_defaults(func=_cmd_bench)
     check = sub.add_parser("check", help="every op over the networks' shapes, every backend vs the reference")
     check.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
     check.add_argument("--dtypes", default="fp32,fp16,bf16", help="comma list of fp32, fp16, bf16")
@@ -79,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     check.set_defaults(func=_cmd_check)
     info = sub.add_parser("info", help="versions, devices and the backend each would use")
     info.set_defaults(func=_cmd_info)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.parser = sub.choices[args.command]
+    args.argv = argv
     return args.func(args)
 
 

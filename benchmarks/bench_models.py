@@ -1,0 +1,102 @@
+"""The six networks, inference and a training step, at their native input sizes.
+
+Providers (``inception_core.bench.ModelRunner``; both sides hold the same random weights):
+    inception_core  ``inception_core.convert(reference)`` on its backend (triton on CUDA, torch on a
+                    CPU); training runs the stock torch layers until the fused training kernels land
+    eager           the reference implementation (torchvision / timm / pretrainedmodels / facenet-pytorch)
+    compiled        the reference under torch.compile (max-autotune on CUDA), inference with freezing
+
+Low precision through ``torch.autocast``. A training step: forward (aux heads included), CE + 0.3 x aux CE
+on random labels, backward, SGD step. FLOPs: 2 x conv+linear MACs per image (inference), 6 x (training).
+``max_rel_diff``: the logits of the first call against the reference in full fp32.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inception_core import bench
+from inception_core.testing import rel_err
+
+# fp32 on a GPU runs TF32 convolutions (torch's default), so its error is TF32's, measured as eager's
+_TOL = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 2e-2}
+
+
+@pytest.fixture(scope="session")
+def pairs():
+    """network -> ModelPair (or the reason it cannot be built), built once per session."""
+    cache: dict[str, bench.ModelPair | str] = {}
+
+    def get(name: str) -> bench.ModelPair:
+        if name not in cache:
+            try:
+                cache[name] = bench.build_pair(name)
+            except bench.ReferenceUnavailable as exc:
+                cache[name] = str(exc)
+        if isinstance(cache[name], str):
+            pytest.skip(cache[name])
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def yardsticks(cfg):
+    """(pair, mode, batch) -> the reference's logits in full fp32; (..., dtype) -> eager's error from them."""
+    truths: dict[tuple, torch.Tensor] = {}
+    eager_errors: dict[tuple, float] = {}
+
+    def truth(pair: bench.ModelPair, mode: str, batch: int) -> torch.Tensor:
+        key = (pair.name, mode, batch)
+        if key not in truths:
+            truths[key] = bench.truth_output(pair, device=cfg.device, mode=mode, batch=batch)
+        return truths[key]
+
+    def eager_error(pair: bench.ModelPair, mode: str, batch: int, dtype: torch.dtype) -> float:
+        key = (pair.name, mode, batch, dtype)
+        if key not in eager_errors:
+            runner = bench.ModelRunner(pair, "eager", device=cfg.device, dtype=dtype, mode=mode, batch=batch)
+            eager_errors[key] = rel_err(runner.output(), truth(pair, mode, batch))
+            del runner
+        return eager_errors[key]
+
+    return truth, eager_error
+
+
+def _cpu_skip(cfg, network: str, mode: str, dtype_name: str, provider: str) -> str | None:
+    if cfg.on_gpu:
+        return None
+    if mode == "train" and dtype_name == "fp16":
+        return "fp16 convolution backward has no fast CPU kernels (a step takes ~25x fp32): fp16 training runs on CUDA"
+    if provider == "compiled" and not cfg.cpu_compile and (network, mode, dtype_name) != ("googlenet", "infer", "fp32"):
+        return ("torch.compile of a whole network takes 20-60 s on a CPU: only GoogLeNet fp32 inference is "
+                "compiled here by default (--bench-cpu-compile compiles every case)")
+    return None
+
+
+@pytest.mark.parametrize("provider", bench.PROVIDERS)
+@pytest.mark.parametrize("mode", bench.MODES)
+def test_model(measure, check_error, cfg, pairs, yardsticks, network: str, mode: str, dtype_name: str, provider: str):
+    if (reason := _cpu_skip(cfg, network, mode, dtype_name, provider)) is not None:
+        pytest.skip(reason)
+    pair = pairs(network)
+    truth, eager_error = yardsticks
+    dtype = bench.DTYPES[dtype_name]
+    batch = cfg.infer_batch if mode == "infer" else cfg.train_batch
+    runner = bench.ModelRunner(pair, provider, device=cfg.device, dtype=dtype, mode=mode, batch=batch,
+                               compile_mode=cfg.compile_mode)
+    err = rel_err(runner.output(), truth(pair, mode, batch))  # the first call: compilation, autotuning
+    bound = 2 * eager_error(pair, mode, batch, dtype) + _TOL[dtype_name]
+    check_error(err, bound, ours=provider == "inception_core", what=f"{network} {mode} {provider} {dtype_name}")
+    note = ""
+    if provider == "inception_core":
+        note = f"{runner.backend} backend" + ("; training on the stock torch layers" if mode == "train" else "")
+    elif provider == "compiled":
+        note = f"mode={cfg.compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
+    info = dict(kind="model", case=network, provider=provider, mode=mode, batch=batch, max_rel_diff=err,
+                input=f"3x{pair.input_size}x{pair.input_size}", reference=pair.source, note=note)
+    # a whole network at batch 256 takes tens to hundreds of ms per call: fewer rounds than the ops
+    measure(runner, group=f"{network} {mode} {dtype_name}", info=info, dtype=dtype,
+            flops=bench.model_flops(pair, mode) * batch, images=batch, rounds=5 if cfg.on_gpu else None,
+            warmup=2 if cfg.on_gpu else None, event_rounds=10)
