@@ -21,9 +21,11 @@ provider, so ours and the references see the same inputs.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime
+import importlib
 import json
 import math
 import os
@@ -435,7 +437,8 @@ class ModelRunner:
             ``torch._inductor.config.freezing = True`` (weights folded as constants).
 
     A call returns the main logits (not synchronised). Training: forward (aux heads included), loss =
-    CE + 0.3 x aux CE on fixed random labels, backward, SGD step (momentum 0.9). Dropout layers are
+    CE + 0.3 x aux CE on fixed random labels, backward, SGD step (momentum 0.9; fp16 with a GradScaler,
+    whose inf check synchronises once per step as in real fp16 training). Dropout layers are
     kept in eval mode in training so every provider computes the same function (they cost nothing
     measurable). Low precision runs under ``torch.autocast``; the weights stay fp32.
     """
@@ -465,6 +468,8 @@ class ModelRunner:
         self.module: Callable = model
         self.compile_mode = None
         if provider == "compiled":
+            importlib.import_module("torch._inductor.config")  # freezing is patched per call
+
             self.compile_mode = compile_mode
             torch._dynamo.reset()  # a fresh cache: earlier networks must not use up the recompile limit
             self.module = torch.compile(model, mode=compile_mode)
@@ -474,10 +479,10 @@ class ModelRunner:
         self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.labels = torch.randint(0, NUM_CLASSES, (batch,), generator=gen).to(self.device)
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9) if mode == "train" else None
+        # fp16 training scales the loss, as real fp16 training does (its inf check syncs once per step)
+        self.scaler = torch.amp.GradScaler(self.device.type) if mode == "train" and dtype == torch.float16 else None
 
-    def _context(self):
-        import contextlib
-
+    def _context(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
         stack.enter_context(torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32))
         if self.backend is not None:
@@ -497,8 +502,13 @@ class ModelRunner:
             loss = F.cross_entropy(logits.float(), self.labels)
             for a in aux:
                 loss = loss + AUX_WEIGHT * F.cross_entropy(a.float(), self.labels)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return logits.detach()
 
