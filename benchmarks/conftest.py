@@ -139,7 +139,7 @@ def measure(benchmark, cfg: BenchConfig) -> Callable[..., dict]:
         benchmark.group = group
         extra = benchmark.extra_info
         extra.update(info)
-        extra.update(device=cfg.device_name, dtype=bench._dtype_name(dtype), flops=flops, bytes=nbytes)
+        extra.update(device=cfg.device_name, dtype=bench.dtype_name(dtype), flops=flops, bytes=nbytes)
         if cfg.on_gpu:
             def target():
                 fn()
