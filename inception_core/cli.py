@@ -1,5 +1,6 @@
 """The ``inception-core`` command: ``bench`` (the six networks against their reference implementations,
-eager and compiled), ``check`` (kernels against the reference on this machine), ``info``."""
+eager and compiled), ``check`` (kernels against the reference on this machine), ``info``, ``train``
+(the papers' training recipe)."""
 
 from __future__ import annotations
 
@@ -184,6 +185,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from inception_core.train.runner import run_from_args
+
+    return run_from_args(args, args.parser)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import torch
 
@@ -250,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     check.set_defaults(func=_cmd_check)
     info = sub.add_parser("info", help="versions, devices and the backend each would use")
     info.set_defaults(func=_cmd_info)
+    from inception_core.train.config import DESCRIPTION, add_train_arguments
+
+    train = sub.add_parser("train", help="train a network with the papers' recipe (torchrun for several processes)",
+                           description=DESCRIPTION)
+    add_train_arguments(train)
+    train.set_defaults(func=_cmd_train)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.parser = sub.choices[args.command]
