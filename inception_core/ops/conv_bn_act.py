@@ -50,12 +50,15 @@ def conv_bn_act_ref(x: Tensor, weight: Tensor, scale: Tensor | None = None, shif
 
 def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, shift: Tensor | None,
                               residual: Tensor | None, stride: tuple[int, int], padding: tuple[int, int],
-                              act: str, res_scale: float, y: Tensor, *, config=None) -> None:
+                              act: str, res_scale: float, y: Tensor, *, config=None,
+                              stats: tuple[Tensor, Tensor] | None = None) -> None:
     """Launch the Triton kernel writing into ``y`` (N, K, OH, OW), any strides (a slice view is fine).
 
     ``config`` (a ``triton.Config``) bypasses autotuning and runs that config; tests use it to check
-    every shipped config.
+    every shipped config. ``stats`` = (sum, m2), each (ceil(N*OH*OW / STATS_ROWS), K) in the accumulation
+    dtype, turns on the STATS epilogue (BatchNorm training; kernels/conv_bn_act.py).
     """
+    from inception_core.autotune_cache import launch_autotuned
     from inception_core.kernels import INTERPRETED
     from inception_core.kernels import conv_bn_act as kmod
 
@@ -74,6 +77,7 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     rstr = residual.stride() if residual is not None else (0, 0, 0, 0)
     args = (
         x, weight, scale if scale is not None else dummy, shift if shift is not None else dummy, res, y,
+        stats[0] if stats is not None else dummy, stats[1] if stats is not None else dummy,
         n, c, h, w, k, oh, ow,
         x.stride(0), x.stride(1), x.stride(2), x.stride(3),
         weight.stride(0), weight.stride(1), weight.stride(2), weight.stride(3),
@@ -84,7 +88,7 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     meta = dict(
         R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=padding[0], PAD_W=padding[1],
         HAS_SCALE=scale is not None, HAS_SHIFT=shift is not None, HAS_RESIDUAL=residual is not None,
-        ACT_RELU=act == "relu", INPUT_PRECISION=precision,
+        ACT_RELU=act == "relu", STATS=stats is not None, INPUT_PRECISION=precision,
         DOT_FP32=INTERPRETED and x.dtype == torch.bfloat16,
         ACC_FP64=x.dtype == torch.float64, USE_INT64=big > _INT32_LIMIT,
     )
@@ -95,7 +99,7 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
 
     with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
         if config is None:
-            kmod.conv_bn_act_fwd_kernel[grid](*args, **meta)
+            launch_autotuned("conv_bn_act_fwd", kmod.conv_bn_act_fwd_kernel, grid, args, meta, x.device)
         else:
             full = {**meta, **config.kwargs}
             kmod._conv_bn_act_fwd_kernel[grid(full)](*args, **full, num_warps=config.num_warps,
@@ -112,8 +116,14 @@ def _cdiv(a: int, b: int) -> int:
 
 def _compute(x, weight, scale, shift, residual, stride, padding, act, res_scale, y) -> None:
     """Run the op on the resolved backend, writing into ``y``."""
-    if backend_for(x, "conv_bn_act") == "triton":
+    chosen = backend_for(x, "conv_bn_act")
+    if chosen == "triton":
         launch_conv_bn_act_triton(x, weight, scale, shift, residual, stride, padding, act, res_scale, y)
+    elif chosen == "cuda":
+        from inception_core import _cuda_ext
+
+        _cuda_ext.ops().conv_bn_act_out(x, weight, scale, shift, residual, list(stride), list(padding), act,
+                                        float(res_scale), y, 0)
     else:
         y.copy_(conv_bn_act_ref(x, weight, scale, shift, stride=stride, padding=padding, act=act,
                                 residual=residual, res_scale=res_scale))
@@ -176,7 +186,11 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
         res_scale: multiplies the convolution branch before the residual is added.
         out, out_offset: write channels [out_offset, out_offset + K) of the preallocated
             channels_last tensor ``out`` (N, >= out_offset + K, OH, OW) and return that slice as a
-            view; no other element of ``out`` is touched (zero-copy concatenation).
+            view; no other element of ``out`` is touched (zero-copy concatenation). Not
+            differentiable: with inputs that require grad, ``out`` raises ValueError.
+
+    Differentiable wrt x, weight, scale, shift and residual (ReLU and residual backward folded into
+    the pointwise backward; the gradient of scale recomputes the plain convolution).
 
     Returns:
         (N, K, OH, OW) in channels_last memory format, dtype of x; accumulation in fp32 (fp64 for
@@ -213,6 +227,7 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
             raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
     if out is not None:
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
+        _checks.out_without_autograd(out, x, weight, scale, shift, residual)
     if not torch.compiler.is_compiling():
         backend_for(x, "conv_bn_act")  # raise now if the backend cannot run the call (compiled: at run time)
 

@@ -75,6 +75,7 @@ def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[
     of a bigger buffer is fine. ``config`` (a ``triton.Config``) bypasses autotuning and runs that
     config; tests use it to check every shipped config.
     """
+    from inception_core.autotune_cache import launch_autotuned
     from inception_core.kernels import pool2d as kmod
 
     n, c, h, w = x.shape
@@ -102,7 +103,7 @@ def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[
 
     with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
         if config is None:
-            kmod.pool2d_fwd_kernel[grid](*args, **meta)
+            launch_autotuned("pool2d_fwd", kmod.pool2d_fwd_kernel, grid, args, meta, x.device)
         else:
             full = {**meta, **config.kwargs}
             kmod._pool2d_fwd_kernel[grid(full)](*args, **full, num_warps=config.num_warps,
@@ -113,9 +114,19 @@ def _compute(x: Tensor, kernel_size, stride, padding, ceil_mode: bool, is_max: b
              y: Tensor) -> None:
     """Run the op on the resolved backend, writing into ``y``."""
     op = "max_pool2d" if is_max else "avg_pool2d"
-    if backend_for(x, op) == "triton":
+    chosen = backend_for(x, op)
+    if chosen == "triton":
         launch_pool2d_triton(x, tuple(kernel_size), tuple(stride), tuple(padding), is_max, count_include_pad,
                              y)
+    elif chosen == "cuda":
+        from inception_core import _cuda_ext
+
+        cuda_ops = _cuda_ext.ops()
+        if is_max:
+            cuda_ops.max_pool2d_out(x, list(kernel_size), list(stride), list(padding), ceil_mode, y, 0)
+        else:
+            cuda_ops.avg_pool2d_out(x, list(kernel_size), list(stride), list(padding), ceil_mode,
+                                    count_include_pad, y, 0)
     elif is_max:
         y.copy_(max_pool2d_ref(x, tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode))
     else:
@@ -210,6 +221,7 @@ def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_off
                          f"stride {stride}, padding {padding} (output size {shape[2:]})")
     if out is not None:
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
+        _checks.out_without_autograd(out, x)
     if not torch.compiler.is_compiling():
         backend_for(x, op)  # raise now if the backend cannot run the call (compiled: at run time)
     return kernel, stride, padding, shape
@@ -233,7 +245,9 @@ def max_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequen
         out, out_offset: write channels [out_offset, out_offset + C) of the preallocated
             channels_last tensor ``out`` (N, >= out_offset + C, OH, OW) of x's dtype and device and
             return that slice as a view; no other element of ``out`` is touched (zero-copy
-            concatenation).
+            concatenation). Not differentiable: with x requiring grad, ``out`` raises ValueError.
+
+    Differentiable wrt x (Triton backward kernels on the triton backend).
 
     Returns:
         (N, C, OH, OW) in channels_last memory format, dtype of x (or the slice of ``out``).
@@ -267,7 +281,9 @@ def avg_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequen
         out, out_offset: write channels [out_offset, out_offset + C) of the preallocated
             channels_last tensor ``out`` (N, >= out_offset + C, OH, OW) of x's dtype and device and
             return that slice as a view; no other element of ``out`` is touched (zero-copy
-            concatenation).
+            concatenation). Not differentiable: with x requiring grad, ``out`` raises ValueError.
+
+    Differentiable wrt x (Triton backward kernels on the triton backend).
 
     Returns:
         (N, C, OH, OW) in channels_last memory format, dtype of x (or the slice of ``out``).
