@@ -3,12 +3,14 @@
 Backends:
     ``triton``: the Triton kernels in ``inception_core.kernels`` (CUDA tensors; CPU tensors only when
         ``TRITON_INTERPRET=1`` was set before the kernels were imported).
+    ``cuda``: the CUDA C++ kernels of csrc/ (CUDA tensors; float32, float16, bfloat16), from the
+        extension setup.py built or compiled at first use (``inception_core._cuda_ext``).
     ``torch``: the same functions composed from stock PyTorch ops; runs anywhere, and is the oracle
         the other backends are tested against.
-    ``auto`` (default): CUDA tensors -> triton, then torch with one warning that says why; CPU tensors
-        -> torch, or triton when ``TRITON_INTERPRET=1``.
+    ``auto`` (default): CUDA tensors -> triton, then cuda, then torch, with one warning that says why;
+        CPU tensors -> torch, or triton when ``TRITON_INTERPRET=1``.
 
-The CUDA C++ backend (``cuda``) is not part of this build: naming it is an error, never a silent stub.
+A backend named explicitly that cannot run a call raises ``BackendUnavailableError`` with the reason.
 
 The choice comes, highest first, from the ``backend(name)`` context manager, ``set_backend(name)``,
 and the ``INCEPTION_CORE_BACKEND`` environment variable.
@@ -31,6 +33,8 @@ __all__ = [
     "BackendUnavailableError",
     "backend",
     "backend_for",
+    "backend_status",
+    "cuda_status",
     "get_backend",
     "interpreter_enabled",
     "resolve_backend",
@@ -40,7 +44,7 @@ __all__ = [
 
 ENV_VAR = "INCEPTION_CORE_BACKEND"
 # Backends that exist in this build; "auto" is a policy, not a backend.
-AVAILABLE_BACKENDS: tuple[str, ...] = ("triton", "torch")
+AVAILABLE_BACKENDS: tuple[str, ...] = ("triton", "cuda", "torch")
 _CHOICES = ("auto", *AVAILABLE_BACKENDS)
 
 _configured: str | None = None  # set_backend(); None -> environment variable, then "auto"
@@ -54,15 +58,12 @@ class BackendUnavailableError(RuntimeError):
 
 def _validate(name: object, source: str) -> str:
     if not isinstance(name, str) or name.lower() not in _CHOICES:
-        hint = ""
-        if isinstance(name, str) and name.lower() == "cuda":
-            hint = " (the CUDA C++ backend is not built into this version of inception_core)"
-        raise ValueError(f"{source}: expected one of {list(_CHOICES)}, got {name!r}{hint}")
+        raise ValueError(f"{source}: expected one of {list(_CHOICES)}, got {name!r}")
     return name.lower()
 
 
 def set_backend(name: str) -> None:
-    """Select the backend for every later call in this process ("auto", "triton" or "torch")."""
+    """Select the backend for every later call in this process ("auto", "triton", "cuda" or "torch")."""
     global _configured
     _configured = _validate(name, "set_backend(name)")
 
@@ -131,6 +132,25 @@ def triton_status(device: torch.device) -> str | None:
     return None
 
 
+def cuda_status(device: torch.device) -> str | None:
+    """None when the cuda backend (csrc/) can run on ``device``, else the reason it cannot. On a CUDA
+    device without the prebuilt extension this compiles csrc/ once (cached on disk)."""
+    from inception_core import _cuda_ext
+
+    return _cuda_ext.cuda_status(device)
+
+
+def backend_status(name: str, device: torch.device) -> str | None:
+    """None when backend ``name`` ("triton", "cuda" or "torch") can run on ``device``, else why not."""
+    if name == "torch":
+        return None
+    if name == "triton":
+        return triton_status(device)
+    if name == "cuda":
+        return cuda_status(device)
+    raise ValueError(f"name: expected one of {list(AVAILABLE_BACKENDS)}, got {name!r}")
+
+
 def _warn_once(key: str, message: str) -> None:
     if key not in _warned:
         _warned.add(key)
@@ -138,7 +158,7 @@ def _warn_once(key: str, message: str) -> None:
 
 
 def resolve_backend(device: torch.device, op: str) -> str:
-    """The concrete backend ("triton" or "torch") that runs ``op`` on ``device``.
+    """The concrete backend ("triton", "cuda" or "torch") that runs ``op`` on ``device``.
 
     Raises:
         BackendUnavailableError: a backend forced by name cannot run on this device.
@@ -146,6 +166,11 @@ def resolve_backend(device: torch.device, op: str) -> str:
     name = get_backend()
     if name == "torch":
         return "torch"
+    if name == "cuda":
+        cuda_reason = cuda_status(device)
+        if cuda_reason is not None:
+            raise BackendUnavailableError(f"backend 'cuda' cannot run {op} on {device}: {cuda_reason}")
+        return "cuda"
     reason = triton_status(device)
     if name == "triton":
         if reason is not None:
@@ -155,9 +180,15 @@ def resolve_backend(device: torch.device, op: str) -> str:
     if device.type == "cuda":
         if reason is None:
             return "triton"
+        cuda_reason = cuda_status(device)
+        if cuda_reason is None:
+            _warn_once(f"auto-cuda-{reason}",
+                       f"inception_core: triton backend unavailable ({reason}); running on the cuda backend")
+            return "cuda"
         _warn_once(
-            f"auto-cuda-{reason}",
-            f"inception_core: triton backend unavailable ({reason}); running on the torch reference ops",
+            f"auto-cuda-{reason}-{cuda_reason}",
+            f"inception_core: triton backend unavailable ({reason}) and cuda backend unavailable "
+            f"({cuda_reason}); running on the torch reference ops",
         )
         return "torch"
     if interpreter_enabled() and reason is None:
@@ -166,14 +197,17 @@ def resolve_backend(device: torch.device, op: str) -> str:
 
 
 def backend_for(x: torch.Tensor, op: str) -> str:
-    """``resolve_backend`` for an op's input ``x``, plus the dtype rule of the triton backend: float64
-    runs only through the interpreter.
+    """``resolve_backend`` for an op's input ``x``, plus the dtype rules: float64 runs on the triton
+    backend only through the interpreter, and never on the cuda backend.
 
     Raises:
         BackendUnavailableError: as resolve_backend.
-        TypeError: float64 ``x`` on the compiled triton backend.
+        TypeError: float64 ``x`` on the compiled triton backend or on the cuda backend.
     """
     chosen = resolve_backend(x.device, op)
+    if chosen == "cuda" and x.dtype == torch.float64:
+        raise TypeError(f"x: float64 is not supported by the cuda backend ({op}); use float32, float16 or "
+                        "bfloat16, or the torch backend")
     if chosen == "triton" and x.dtype == torch.float64:
         from inception_core import kernels
 

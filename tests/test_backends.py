@@ -38,16 +38,55 @@ def test_environment_variable(monkeypatch):
         inception_core.get_backend()
 
 
-@pytest.mark.parametrize("name", ["bogus", "", None, "cuda"])
+@pytest.mark.parametrize("name", ["bogus", "", None, "cudnn"])
 def test_unknown_backend_is_rejected(name):
     with pytest.raises(ValueError, match="set_backend"):
         inception_core.set_backend(name)
 
 
-def test_cuda_backend_is_not_a_stub():
-    assert "cuda" not in backends.AVAILABLE_BACKENDS
-    with pytest.raises(ValueError, match="not built"):
-        inception_core.set_backend("cuda")
+def test_cuda_backend_is_named_and_refuses_cpu_tensors():
+    assert backends.AVAILABLE_BACKENDS == ("triton", "cuda", "torch")
+    inception_core.set_backend("CUDA")
+    assert inception_core.get_backend() == "cuda"
+    with pytest.raises(backends.BackendUnavailableError, match="backend 'cuda' cannot run op on cpu: .*CUDA tensors"):
+        backends.resolve_backend(torch.device("cpu"), "op")
+
+
+def test_forced_cuda_backend_says_why_it_cannot_run(monkeypatch):
+    monkeypatch.setattr(backends, "cuda_status", lambda device: "the extension was not built")
+    with inception_core.backend("cuda"), pytest.raises(backends.BackendUnavailableError, match="not built"):
+        backends.resolve_backend(torch.device("cuda"), "op")
+    monkeypatch.setattr(backends, "cuda_status", lambda device: None)
+    with inception_core.backend("cuda"):
+        assert backends.resolve_backend(torch.device("cuda"), "op") == "cuda"
+
+
+def test_auto_on_cuda_prefers_triton_then_cuda_then_torch(monkeypatch):
+    monkeypatch.setattr(backends, "_warned", set())
+    monkeypatch.setattr(backends, "cuda_status", lambda device: None)
+    monkeypatch.setattr(backends, "triton_status", lambda device: None)
+    assert backends.resolve_backend(torch.device("cuda"), "op") == "triton"
+    monkeypatch.setattr(backends, "triton_status", lambda device: "triton is broken here")
+    with pytest.warns(RuntimeWarning, match="triton is broken here.*cuda backend"):
+        assert backends.resolve_backend(torch.device("cuda"), "op") == "cuda"
+    monkeypatch.setattr(backends, "cuda_status", lambda device: "no prebuilt extension")
+    with pytest.warns(RuntimeWarning, match="no prebuilt extension.*torch reference"):
+        assert backends.resolve_backend(torch.device("cuda"), "op") == "torch"
+
+
+def test_float64_is_refused_by_the_cuda_backend(monkeypatch):
+    monkeypatch.setattr(backends, "resolve_backend", lambda device, op: "cuda")
+    with pytest.raises(TypeError, match="^x: float64 is not supported by the cuda backend"):
+        backends.backend_for(torch.randn(1, 1, 2, 2, dtype=torch.float64), "op")
+
+
+def test_backend_status_by_name():
+    cpu = torch.device("cpu")
+    assert backends.backend_status("torch", cpu) is None
+    assert backends.backend_status("cuda", cpu) is not None
+    assert backends.backend_status("triton", cpu) == backends.triton_status(cpu)
+    with pytest.raises(ValueError, match="^name: "):
+        backends.backend_status("auto", cpu)
 
 
 def test_auto_on_cpu():
