@@ -154,8 +154,7 @@ def run_check(device: torch.device, *, dtypes=("fp32", "fp16", "bf16"), models=M
     if batch is None:
         batch = 2 if reduce else 4
     if backend_names is None:
-        backend_names = [b for b in backends.AVAILABLE_BACKENDS
-                         if b == "torch" or backends.triton_status(device) is None]
+        backend_names = [b for b in backends.AVAILABLE_BACKENDS if backends.backend_status(b, device) is None]
     todo = cases(device, models=models, op_kinds=op_kinds, batch=batch, reduce=reduce)
     print(f"inception-core check: {len(todo)} cases x {len(dtypes)} dtypes x backends {backend_names} on "
           f"{_device_name(device)}" + (" (triton via TRITON_INTERPRET, reduced spatial sizes)" if reduce else ""),

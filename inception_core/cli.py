@@ -206,13 +206,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"triton {triton.__version__}")
     else:
         print(f"triton: unavailable ({err})")
+    from inception_core import _cuda_ext
+
+    print(f"cuda backend (csrc/): {_cuda_ext.prebuilt_error() or 'prebuilt extension inception_core._C loaded'}")
     print(f"backend setting: {backends.get_backend()}; TRITON_INTERPRET: {backends.interpreter_enabled()}")
     devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     for d in devices:
         dev = torch.device(d)
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
         print(f"  {d} ({name}): auto -> {backends.resolve_backend(dev, 'info')}; triton: "
-              f"{backends.triton_status(dev) or 'available'}")
+              f"{backends.triton_status(dev) or 'available'}; cuda: {backends.cuda_status(dev) or 'available'}")
     return 0
 
 
