@@ -408,7 +408,7 @@ def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, prec
     r, s, stride, pad = CONV_GEOMETRIES[geometry]
     ptr = "*" + dtype
     signature = {"x_ptr": ptr, "w_ptr": ptr, "scale_ptr": "*fp32", "shift_ptr": "*fp32", "res_ptr": ptr,
-                 "y_ptr": ptr, "res_scale": "fp32"}
+                 "y_ptr": ptr, "stat_sum_ptr": "*fp32", "stat_m2_ptr": "*fp32", "res_scale": "fp32"}
     signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
     constexprs: dict[str, Any] = {}
     aligned = ["x_ptr", "w_ptr", "scale_ptr", "shift_ptr", "res_ptr", "y_ptr", "K"]
@@ -430,7 +430,8 @@ def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, prec
         aligned.append("C")
     constexprs.update(
         R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
-        HAS_SCALE=True, HAS_SHIFT=True, HAS_RESIDUAL=residual, ACT_RELU=True, INPUT_PRECISION=precision,
+        HAS_SCALE=True, HAS_SHIFT=True, HAS_RESIDUAL=residual, ACT_RELU=True, STATS=False,
+        INPUT_PRECISION=precision,
         DOT_FP32=False, ACC_FP64=False, USE_INT64=int64, **config.kwargs)
     cfg = config_label(config)
     parts = [cfg, dtype, geometry + ("+res" if residual else "")]

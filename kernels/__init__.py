@@ -14,4 +14,4 @@ except (ImportError, AttributeError):  # older triton without knobs
     INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 # Import the kernel modules now, under the same TRITON_INTERPRET setting as INTERPRETED.
-from . import conv_bn_act, pool2d  # noqa: E402,F401
+from . import batch_norm, conv_bn_act, conv_bwd, pool2d, pool2d_bwd  # noqa: E402,F401

@@ -5,6 +5,9 @@ flattened loop so the pipeliner sees every step. Every tensor is addressed throu
 (NHWC is the fast layout: channel vectors are contiguous; NCHW works without a copy, slower).
 Limits: tl.dot needs each block dimension >= 16, so channel counts below BLOCK_K (the 3-channel stem)
 are masked up to it; num_warps stays <= 4 for kernels other than 1x1 (Triton #1254 class bugs).
+STATS (BatchNorm training): per STATS_ROWS-row group of output pixels, the channel sum and centred sum
+of squares of the fp32 accumulator, for kernels/batch_norm.py to merge; groups align to the same rows
+whatever BLOCK_M is.
 """
 
 import triton
@@ -14,6 +17,8 @@ from . import INTERPRETED
 
 # Shared-memory budget a config may use per pipeline stage set (bytes); sm_80 allows 163 KiB.
 SMEM_LIMIT_BYTES = 160 * 1024
+# Output pixels per group of the STATS epilogue's partial statistics (divides every BLOCK_M).
+STATS_ROWS = 32
 
 
 def _config(bm, bn, bk, stages, warps):
@@ -74,7 +79,7 @@ def _prune_configs(configs, named_args, **kwargs):
 
 @triton.jit
 def _conv_bn_act_fwd_kernel(
-    x_ptr, w_ptr, scale_ptr, shift_ptr, res_ptr, y_ptr,
+    x_ptr, w_ptr, scale_ptr, shift_ptr, res_ptr, y_ptr, stat_sum_ptr, stat_m2_ptr,
     N, C, H, W, K, OH, OW,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wc, stride_wr, stride_ws,
@@ -86,6 +91,7 @@ def _conv_bn_act_fwd_kernel(
     PAD_H: tl.constexpr, PAD_W: tl.constexpr,
     HAS_SCALE: tl.constexpr, HAS_SHIFT: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
     ACT_RELU: tl.constexpr,
+    STATS: tl.constexpr,            # write per-group channel sums / centred sums of squares (BN training)
     INPUT_PRECISION: tl.constexpr,  # "tf32" or "ieee" for fp32 operands
     DOT_FP32: tl.constexpr,         # cast dot operands to fp32 (bf16 under the interpreter)
     ACC_FP64: tl.constexpr,         # fp64 accumulation for fp64 inputs (interpreter only)
@@ -149,6 +155,22 @@ def _conv_bn_act_fwd_kernel(
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
 
+    if STATS:
+        # Two-pass within each group of STATS_ROWS rows (mean first, then squared deviations): stable
+        # when the channel mean is large compared to its spread.
+        G: tl.constexpr = BLOCK_M // STATS_ROWS
+        rows_ok = tl.reshape(mask_m, (G, STATS_ROWS))
+        v = tl.reshape(tl.where(mask_m[:, None], acc, 0.0), (G, STATS_ROWS, BLOCK_N))
+        grp = pid_m * G + tl.arange(0, G)
+        cnt = tl.minimum(tl.maximum(M - grp * STATS_ROWS, 0), STATS_ROWS)
+        gsum = tl.sum(v, axis=1)
+        gmean = gsum / tl.maximum(cnt, 1).to(acc.dtype)[:, None]
+        dev = tl.where(rows_ok[:, :, None], v - gmean[:, None, :], 0.0)
+        gm2 = tl.sum(dev * dev, axis=1)
+        stat_off = grp[:, None] * K + offs_n[None, :]
+        stat_mask = (cnt > 0)[:, None] & mask_n[None, :]
+        tl.store(stat_sum_ptr + stat_off, gsum, mask=stat_mask)
+        tl.store(stat_m2_ptr + stat_off, gm2, mask=stat_mask)
     if HAS_SCALE:
         scale = tl.load(scale_ptr + offs_n, mask=mask_n, other=0.0)
         acc = acc * scale[None, :]

@@ -110,3 +110,13 @@ def no_overlap(t: torch.Tensor | None, name: str, out: torch.Tensor, out_offset:
         f"{name}: shares memory with the channels [{out_offset}, {out_offset + channels}) of out that the op "
         "writes; pass a separate tensor"
     )
+
+
+def out_without_autograd(out: object, *tensors: torch.Tensor | None) -> None:
+    """Reject an ``out=`` slice write when autograd would record the call: slice writes are not
+    differentiable (training layers concatenate with torch.cat instead)."""
+    if out is None or not torch.is_grad_enabled():
+        return
+    if any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors):
+        raise ValueError("out: slice writes are not differentiable; with inputs that require grad, call the op "
+                         "without out= (and concatenate the results)")

@@ -1,0 +1,84 @@
+"""Autograd of ``inception_core::conv_bn_act`` (folded BN): the backward custom op and its registration.
+
+``inception_core::conv_bn_act_backward`` returns the gradients of x, weight, scale, shift and residual
+(an empty tensor for each one ``output_mask`` leaves out). The gradient of ``scale`` needs the plain
+convolution output, which the forward does not keep: it is recomputed only when that gradient is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from inception_core import backends
+from inception_core.backends import backend_for
+from inception_core.ops import conv_backward as cb
+from inception_core.ops.conv_bn_act import _conv_bn_act_op
+
+__all__ = []
+
+
+def _empty(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    return torch.empty(0, dtype=dtype or t.dtype, device=t.device)
+
+
+@torch.library.custom_op("inception_core::conv_bn_act_backward", mutates_args=())
+def _conv_bn_act_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, scale: Tensor | None, y: Tensor,
+                             stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
+                             output_mask: Sequence[bool]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    need_x, need_w, need_scale, need_shift, need_res = output_mask
+    backend = backend_for(x, "conv_bn_act")
+    with cb.no_autocast(x):
+        need_cb = need_scale or need_shift
+        conv_out = cb.recompute_conv(backend, x, weight, stride, padding) if need_scale else None
+        gc, g_scale, g_shift, g_res = cb.pointwise_backward(
+            backend, grad_y.to(x.dtype), y, conv_out if need_scale else y, scale, None, None, act, res_scale,
+            need_cb, need_res)
+        gx, gw = cb.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
+    vec = scale.dtype if scale is not None else cb._acc_dtype(x)
+    return (gx if need_x else _empty(x), gw if need_w else _empty(weight),
+            g_scale.to(vec) if need_scale else _empty(x, vec), g_shift.to(vec) if need_shift else _empty(x, vec),
+            g_res if need_res else _empty(x))
+
+
+@_conv_bn_act_backward_op.register_fake
+def _(grad_y, x, weight, scale, y, stride, padding, act, res_scale, output_mask):
+    need_x, need_w, need_scale, need_shift, need_res = output_mask
+    vec = scale.dtype if scale is not None else cb._acc_dtype(x)
+    k = weight.shape[0]
+    cl = torch.channels_last
+    gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else _empty(x)
+    gw = torch.empty_like(weight, memory_format=torch.preserve_format) if need_w else _empty(weight)
+    if need_w and not (gw.is_contiguous() or gw.is_contiguous(memory_format=cl)):
+        gw = torch.empty_like(weight, memory_format=cl)
+    return (gx, gw, torch.empty(k, dtype=vec, device=x.device) if need_scale else _empty(x, vec),
+            torch.empty(k, dtype=vec, device=x.device) if need_shift else _empty(x, vec),
+            torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else _empty(x))
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, scale, shift, residual, stride, padding, act, res_scale = inputs
+    ctx.save_for_backward(x, weight, scale, output)
+    ctx.conf = (list(stride), list(padding), act, float(res_scale))
+    ctx.has = (scale is not None, shift is not None, residual is not None)
+    ctx.backend = backends.get_backend()  # eager backward runs on the forward's backend
+
+
+def _backward(ctx, grad_y):
+    x, weight, scale, y = ctx.saved_tensors
+    stride, padding, act, res_scale = ctx.conf
+    has_scale, has_shift, has_res = ctx.has
+    need = ctx.needs_input_grad
+    mask = [need[0], need[1], has_scale and need[2], has_shift and need[3], has_res and need[4]]
+    if not any(mask):
+        return (None,) * 9
+    with backends.backend(ctx.backend):
+        gx, gw, g_scale, g_shift, g_res = _conv_bn_act_backward_op(
+            grad_y, x, weight, scale if has_scale else None, y, stride, padding, act, res_scale, mask)
+    grads = [g if m else None for g, m in zip((gx, gw, g_scale, g_shift, g_res), mask, strict=True)]
+    return (*grads, None, None, None, None)
+
+
+_conv_bn_act_op.register_autograd(_backward, setup_context=_setup_context)

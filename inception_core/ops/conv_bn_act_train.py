@@ -1,0 +1,311 @@
+"""conv_bn_act_train: convolution + BatchNorm in training mode (batch statistics) + residual + activation.
+
+    y = act(residual + res_scale * batch_norm_train(conv2d(x, weight), gamma, beta))
+
+This module holds the torch reference (``conv_bn_act_train_ref``, stock modules' functional ops), the
+Triton launcher (conv with per-channel statistics in its epilogue, a finalize kernel, a normalize + act
+pass), the functional custom op ``inception_core::conv_bn_act_train`` with its backward op and autograd
+registration, and the public function, which writes the running statistics back in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from inception_core import backends
+from inception_core.backends import backend_for
+from inception_core.ops import _checks
+from inception_core.ops import conv_backward as cb
+from inception_core.ops.conv_bn_act import _cdiv, _out_shape, _storage_elems
+
+__all__ = ["conv_bn_act_train", "conv_bn_act_train_ref", "launch_conv_bn_act_train_triton"]
+
+_ACTS = ("relu", "none")
+_INT32_LIMIT = 2**31 - 1
+
+
+def conv_bn_act_train_ref(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Tensor | None,
+                          running_mean: Tensor | None, running_var: Tensor | None, *, momentum_factor: float,
+                          eps: float, stride=1, padding=0, act: str = "relu", residual: Tensor | None = None,
+                          res_scale: float = 1.0) -> Tensor:
+    """The oracle: ``F.conv2d`` -> ``F.batch_norm(training=True)`` -> residual -> act, autograd by torch.
+
+    Updates running_mean / running_var in place as ``torch.nn.BatchNorm2d`` does with momentum
+    ``momentum_factor``. Result in x's dtype, channels_last.
+    """
+    c = F.conv2d(x, weight, stride=stride, padding=padding)
+    y = F.batch_norm(c, running_mean, running_var, gamma, beta, training=True, momentum=momentum_factor, eps=eps)
+    if residual is not None:
+        y = residual + res_scale * y
+    if act == "relu":
+        y = torch.relu(y)
+    return y.contiguous(memory_format=torch.channels_last)
+
+
+def _forward_torch(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act, res_scale,
+                   factor, eps):
+    """Torch backend of the functional op: (y, conv_out, mean, invstd, new_running_mean, new_running_var)."""
+    acc = cb._acc_dtype(x)
+    c = F.conv2d(x, weight, stride=stride, padding=padding).contiguous(memory_format=torch.channels_last)
+    cf = c.to(acc)
+    var, mean = torch.var_mean(cf, dim=(0, 2, 3), correction=0)
+    invstd = torch.rsqrt(var + eps)
+    scale = invstd if gamma is None else gamma.to(acc) * invstd
+    shift = -mean * scale if beta is None else beta.to(acc) - mean * scale
+    z = cf * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+    if residual is not None:
+        z = residual.to(acc) + res_scale * z
+    if act == "relu":
+        z = torch.relu(z)
+    y = z.to(x.dtype).contiguous(memory_format=torch.channels_last)
+    if running_mean is None:
+        return y, c, mean, invstd, _empty(x, acc), _empty(x, acc)
+    count = c.numel() // c.shape[1]
+    unbiased = var * (count / (count - 1))
+    new_mean = (factor * mean + (1 - factor) * running_mean.to(acc)).to(running_mean.dtype)
+    new_var = (factor * unbiased + (1 - factor) * running_var.to(acc)).to(running_var.dtype)
+    return y, c, mean, invstd, new_mean, new_var
+
+
+def launch_conv_bn_act_train_triton(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding,
+                                    act, res_scale, factor, eps, *, config=None):
+    """Triton forward: conv kernel with the STATS epilogue (raw conv output + per-32-row partial sums and
+    centred sums of squares), the finalize kernel (Chan's combine in a fixed order: mean, invstd, folded
+    scale/shift, new running stats), then the normalize + residual + act pass.
+    Returns the functional op's six tensors."""
+    from inception_core.kernels import batch_norm as bn_kmod
+    from inception_core.kernels import conv_bn_act as conv_kmod
+    from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
+
+    acc = cb._acc_dtype(x)
+    dev = x.device
+    n, _, oh, ow = shape = _out_shape(x, weight, stride, padding)
+    k = shape[1]
+    m = n * oh * ow
+    rows = conv_kmod.STATS_ROWS
+    groups = _cdiv(m, rows)
+    c = torch.empty(shape, dtype=x.dtype, device=dev, memory_format=torch.channels_last)
+    psum = torch.empty((groups, k), dtype=acc, device=dev)
+    pm2 = torch.empty((groups, k), dtype=acc, device=dev)
+    launch_conv_bn_act_triton(x, weight, None, None, None, tuple(stride), tuple(padding), "none", 1.0, c,
+                              config=config, stats=(psum, pm2))
+    mean = torch.empty(k, dtype=acc, device=dev)
+    invstd = torch.empty(k, dtype=acc, device=dev)
+    scale = torch.empty(k, dtype=acc, device=dev)
+    shift = torch.empty(k, dtype=acc, device=dev)
+    has_running = running_mean is not None
+    new_mean = torch.empty_like(running_mean) if has_running else _empty(x, acc)
+    new_var = torch.empty_like(running_var) if has_running else _empty(x, acc)
+    dummy = mean
+    y = torch.empty(shape, dtype=x.dtype, device=dev, memory_format=torch.channels_last)
+    with cb._device_ctx(x):
+        bn_kmod._bn_stats_finalize_kernel[(_cdiv(k, bn_kmod.FINALIZE_BLOCK_C),)](
+            psum, pm2, gamma if gamma is not None else dummy, beta if beta is not None else dummy,
+            running_mean if has_running else dummy, running_var if has_running else dummy,
+            mean, invstd, scale, shift, new_mean if has_running else dummy, new_var if has_running else dummy,
+            groups, k, m, float(factor), float(eps),
+            ROWS=rows, HAS_GAMMA=gamma is not None, HAS_BETA=beta is not None, HAS_RUNNING=has_running,
+            ACC_FP64=acc == torch.float64, BLOCK_T=bn_kmod.FINALIZE_BLOCK_T, BLOCK_C=bn_kmod.FINALIZE_BLOCK_C,
+            num_warps=4)
+        res = residual if residual is not None else y
+        rstr = residual.stride() if residual is not None else (0, 0, 0, 0)
+        big = max(_storage_elems(t) for t in (c, y, res)) > _INT32_LIMIT
+        block_p, block_c = bn_kmod.APPLY_BLOCK_P, bn_kmod.APPLY_BLOCK_C
+        bn_kmod._affine_act_kernel[(_cdiv(m, block_p), _cdiv(k, block_c))](
+            c, scale, shift, res, y, n, k, oh, ow, *c.stride(), *rstr, *y.stride(), float(res_scale),
+            HAS_RESIDUAL=residual is not None, ACT_RELU=act == "relu", ACC_FP64=acc == torch.float64,
+            USE_INT64=big, BLOCK_P=block_p, BLOCK_C=block_c, num_warps=4)
+    return y, c, mean, invstd, new_mean, new_var
+
+
+def _empty(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    return torch.empty(0, dtype=dtype or t.dtype, device=t.device)
+
+
+@torch.library.custom_op("inception_core::conv_bn_act_train", mutates_args=())
+def _conv_bn_act_train_op(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Tensor | None,
+                          running_mean: Tensor | None, running_var: Tensor | None, residual: Tensor | None,
+                          stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
+                          momentum_factor: float, eps: float
+                          ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    args = (x, weight, gamma, beta, running_mean, running_var, residual, tuple(stride), tuple(padding), act,
+            res_scale, momentum_factor, eps)
+    with cb.no_autocast(x):
+        if backend_for(x, "conv_bn_act_train") == "triton":
+            return launch_conv_bn_act_train_triton(*args)
+        return _forward_torch(*args)
+
+
+@_conv_bn_act_train_op.register_fake
+def _(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act, res_scale,
+      momentum_factor, eps):
+    shape = _out_shape(x, weight, stride, padding)
+    acc = cb._acc_dtype(x)
+    k = shape[1]
+
+    def act_like():
+        return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+
+    vec = [torch.empty(k, dtype=acc, device=x.device) for _ in range(2)]
+    run = ([torch.empty_like(running_mean), torch.empty_like(running_var)] if running_mean is not None
+           else [_empty(x, acc), _empty(x, acc)])
+    return act_like(), act_like(), *vec, *run
+
+
+@torch.library.custom_op("inception_core::conv_bn_act_train_backward", mutates_args=())
+def _conv_bn_act_train_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, gamma: Tensor | None,
+                                   conv_out: Tensor, y: Tensor, mean: Tensor, invstd: Tensor,
+                                   stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
+                                   output_mask: Sequence[bool]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    need_x, need_w, need_gamma, need_beta, need_res = output_mask
+    backend = backend_for(x, "conv_bn_act_train")
+    with cb.no_autocast(x):
+        gc, g_gamma, g_beta, g_res = cb.pointwise_backward(
+            backend, grad_y.to(x.dtype), y, conv_out, gamma, mean, invstd, act, res_scale, True, need_res)
+        gx, gw = cb.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
+    vec = gamma.dtype if gamma is not None else mean.dtype
+    return (gx if need_x else _empty(x), gw if need_w else _empty(weight),
+            g_gamma.to(vec) if need_gamma else _empty(x, vec), g_beta.to(vec) if need_beta else _empty(x, vec),
+            g_res if need_res else _empty(x))
+
+
+@_conv_bn_act_train_backward_op.register_fake
+def _(grad_y, x, weight, gamma, conv_out, y, mean, invstd, stride, padding, act, res_scale, output_mask):
+    need_x, need_w, need_gamma, need_beta, need_res = output_mask
+    vec = gamma.dtype if gamma is not None else mean.dtype
+    k = weight.shape[0]
+    cl = torch.channels_last
+    gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else _empty(x)
+    gw = torch.empty_like(weight, memory_format=torch.preserve_format) if need_w else _empty(weight)
+    if need_w and not (gw.is_contiguous() or gw.is_contiguous(memory_format=cl)):
+        gw = torch.empty_like(weight, memory_format=cl)
+    return (gx, gw, torch.empty(k, dtype=vec, device=x.device) if need_gamma else _empty(x, vec),
+            torch.empty(k, dtype=vec, device=x.device) if need_beta else _empty(x, vec),
+            torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else _empty(x))
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, gamma, beta, _, _, residual, stride, padding, act, res_scale, _, _ = inputs
+    y, c, mean, invstd, new_mean, new_var = output
+    ctx.mark_non_differentiable(c, mean, invstd, new_mean, new_var)
+    ctx.save_for_backward(x, weight, gamma, c, y, mean, invstd)
+    ctx.conf = (list(stride), list(padding), act, float(res_scale))
+    ctx.has = (gamma is not None, beta is not None, residual is not None)
+    ctx.backend = backends.get_backend()  # eager backward runs on the forward's backend
+
+
+def _backward(ctx, grad_y, *_):
+    x, weight, gamma, c, y, mean, invstd = ctx.saved_tensors
+    stride, padding, act, res_scale = ctx.conf
+    has_gamma, has_beta, has_res = ctx.has
+    need = ctx.needs_input_grad
+    mask = [need[0], need[1], has_gamma and need[2], has_beta and need[3], has_res and need[6]]
+    if grad_y is None or not any(mask):
+        return (None,) * 13
+    with backends.backend(ctx.backend):
+        gx, gw, g_gamma, g_beta, g_res = _conv_bn_act_train_backward_op(
+            grad_y, x, weight, gamma if has_gamma else None, c, y, mean, invstd, stride, padding, act, res_scale,
+            mask)
+    g = [t if m else None for t, m in zip((gx, gw, g_gamma, g_beta, g_res), mask, strict=True)]
+    return (g[0], g[1], g[2], g[3], None, None, g[4]) + (None,) * 6
+
+
+_conv_bn_act_train_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _running_stat(t: object, name: str, k: int, x: Tensor) -> Tensor | None:
+    if t is None:
+        return None
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor or None, got {type(t).__name__}")
+    if t.shape != (k,):
+        raise ValueError(f"{name}: expected shape ({k},) (one value per output channel), got {tuple(t.shape)}")
+    if not t.is_floating_point() or t.device != x.device or not t.is_contiguous():
+        raise ValueError(f"{name}: expected a contiguous floating tensor on {x.device}, got {t.dtype} on {t.device}")
+    return t
+
+
+def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Tensor | None,
+                      running_mean: Tensor | None, running_var: Tensor | None, *, momentum_factor: float,
+                      eps: float, stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                      act: str = "relu", residual: Tensor | None = None, res_scale: float = 1.0) -> Tensor:
+    """Fused convolution + BatchNorm in training mode (batch statistics) + scaled residual + activation.
+
+    ``y = act(residual + res_scale * ((c - mean) * invstd * gamma + beta))``, ``c = conv2d(x, weight)``,
+    mean and biased variance over (N, OH, OW) per channel, ``invstd = 1 / sqrt(var + eps)``.
+    Differentiable wrt x, weight, gamma, beta and residual (BN's training backward).
+
+    Args:
+        x: (N, C, H, W), float32 / float16 / bfloat16 (float64 on the torch backend and the interpreter),
+            any memory format.
+        weight: (K, C, R, S), x's dtype and device.
+        gamma, beta: (K,) float32 (float64 for float64 x), or None (``affine=False``: 1 and 0).
+        running_mean, running_var: (K,) contiguous floating buffers, or both None
+            (``track_running_stats=False``). Updated in place as ``torch.nn.BatchNorm2d`` in training
+            mode: ``running = (1 - f) * running + f * batch_stat`` with the unbiased variance for
+            running_var, ``f = momentum_factor``. The caller computes f as ``BatchNorm2d.forward`` does
+            (momentum, or ``1 / num_batches_tracked`` when momentum is None) and increments
+            ``num_batches_tracked`` itself.
+        momentum_factor: f above, in [0, 1].
+        eps: added to the variance.
+        stride, padding, act ("relu" or "none"), residual ((N, K, OH, OW), x's dtype), res_scale: as in
+            ``conv_bn_act``. No ``out=`` slice write: training layers concatenate with torch.cat.
+
+    Returns:
+        (N, K, OH, OW) channels_last, x's dtype; statistics and normalisation in fp32 (fp64 for fp64).
+        Under ``torch.autocast`` the op computes in x's dtype (layers cast their inputs first);
+        gradients come back in each input's dtype.
+    """
+    _checks.tensor_4d(x, "x")
+    _checks.tensor_4d(weight, "weight")
+    _checks.same_device_dtype(weight, "weight", x, "x")
+    c = x.shape[1]
+    k, wc, r, s = weight.shape
+    if wc != c:
+        raise ValueError(f"weight: expected {c} input channels (x has shape {tuple(x.shape)}), "
+                         f"got weight of shape {tuple(weight.shape)} (grouped convolution is not supported)")
+    if k == 0 or r == 0 or s == 0:
+        raise ValueError(f"weight: expected non-empty (K, C, R, S), got {tuple(weight.shape)}")
+    stride = _checks.pair(stride, "stride", minimum=1)
+    padding = _checks.pair(padding, "padding", minimum=0)
+    if act not in _ACTS:
+        raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
+    for value, name in ((res_scale, "res_scale"), (momentum_factor, "momentum_factor"), (eps, "eps")):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
+    if not 0.0 <= momentum_factor <= 1.0:
+        raise ValueError(f"momentum_factor: expected a value in [0, 1], got {momentum_factor}")
+    if eps < 0:
+        raise ValueError(f"eps: expected a value >= 0, got {eps}")
+    h, w = x.shape[2:]
+    if h + 2 * padding[0] < r or w + 2 * padding[1] < s:
+        raise ValueError(f"x: spatial size ({h}, {w}) with padding {padding} is smaller than the kernel ({r}, {s})")
+    shape = _out_shape(x, weight, stride, padding)
+    if shape[0] * shape[2] * shape[3] <= 1:
+        raise ValueError(f"x: expected more than 1 value per channel when training, got output shape {shape}")
+    gamma = _checks.channel_vector(gamma, "gamma", k, x)
+    beta = _checks.channel_vector(beta, "beta", k, x)
+    running_mean = _running_stat(running_mean, "running_mean", k, x)
+    running_var = _running_stat(running_var, "running_var", k, x)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean, running_var: expected both tensors or both None")
+    if residual is not None:
+        _checks.tensor_4d(residual, "residual")
+        _checks.same_device_dtype(residual, "residual", x, "x")
+        if tuple(residual.shape) != shape:
+            raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
+    if not torch.compiler.is_compiling():
+        backend_for(x, "conv_bn_act_train")  # raise now if the backend cannot run the call
+
+    y, _, _, _, new_mean, new_var = _conv_bn_act_train_op(
+        x, weight, gamma, beta, running_mean, running_var, residual, list(stride), list(padding), act,
+        float(res_scale), float(momentum_factor), float(eps))
+    if running_mean is not None:
+        with torch.no_grad():
+            running_mean.copy_(new_mean)
+            running_var.copy_(new_var)
+    return y

@@ -1,0 +1,120 @@
+"""Backward of 2-D max and average pooling over strided (NHWC-fast) tensors, gather form (no atomics).
+
+``_max_pool2d_argmax_kernel`` recomputes each output's window position of its first maximum (torch's
+rule: strictly greater, or NaN) as int8; ``_pool2d_bwd_kernel`` walks, for each input pixel, the
+windows that cover it in a fixed (kh, kw) order and sums their gradients: same bits every run.
+Limits: no dilation; kernel_size[0] * kernel_size[1] <= 127 (int8 window positions).
+"""
+
+import triton
+import triton.language as tl
+
+from . import INTERPRETED
+
+BLOCK_P = 64 if INTERPRETED else 32
+BLOCK_C = 256 if INTERPRETED else 128
+
+
+@triton.jit
+def _max_pool2d_argmax_kernel(
+    x_ptr, idx_ptr,
+    N, C, H, W, OH, OW,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_in, stride_ic, stride_ih, stride_iw,
+    KH: tl.constexpr, KW: tl.constexpr, STRIDE_H: tl.constexpr, STRIDE_W: tl.constexpr,
+    PAD_H: tl.constexpr, PAD_W: tl.constexpr, ACC_FP64: tl.constexpr, USE_INT64: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    """idx[n, c, oh, ow] = kh * KW + kw of the window's first maximum (first in-bounds tap if all -inf)."""
+    dt = tl.float64 if ACC_FP64 else tl.float32
+    pid_p = tl.program_id(0)
+    if USE_INT64:
+        pid_p = pid_p.to(tl.int64)
+    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_p = offs_p < N * OH * OW
+    mask_c = offs_c < C
+    ohw = OH * OW
+    n_idx = offs_p // ohw
+    pix = offs_p % ohw
+    oh = pix // OW
+    ow = pix % OW
+    hstart = oh * STRIDE_H - PAD_H
+    wstart = ow * STRIDE_W - PAD_W
+    x_pix = x_ptr + n_idx * stride_xn + hstart * stride_xh + wstart * stride_xw
+    best = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt) - float("inf")
+    idx = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.int32) - 1
+    for kh in tl.static_range(KH):
+        ih = hstart + kh
+        h_ok = mask_p & (ih >= 0) & (ih < H)
+        for kw in tl.static_range(KW):
+            iw = wstart + kw
+            ok = (h_ok & (iw >= 0) & (iw < W))[:, None] & mask_c[None, :]
+            v = tl.load(x_pix[:, None] + (kh * stride_xh + kw * stride_xw) + offs_c[None, :] * stride_xc,
+                        mask=ok, other=0.0).to(dt)
+            take = ok & ((idx < 0) | (v > best) | (v != v))
+            best = tl.where(take, v, best)
+            idx = tl.where(take, kh * KW + kw, idx)
+    out = n_idx * stride_in + oh * stride_ih + ow * stride_iw
+    tl.store(idx_ptr + out[:, None] + offs_c[None, :] * stride_ic, idx.to(tl.int8),
+             mask=mask_p[:, None] & mask_c[None, :])
+
+
+@triton.jit
+def _pool2d_bwd_kernel(
+    dy_ptr, idx_ptr, dx_ptr,
+    N, C, H, W, OH, OW,
+    stride_dyn, stride_dyc, stride_dyh, stride_dyw,
+    stride_in, stride_ic, stride_ih, stride_iw,
+    stride_dxn, stride_dxc, stride_dxh, stride_dxw,
+    KH: tl.constexpr, KW: tl.constexpr, STRIDE_H: tl.constexpr, STRIDE_W: tl.constexpr,
+    PAD_H: tl.constexpr, PAD_W: tl.constexpr,
+    IS_MAX: tl.constexpr, COUNT_INCLUDE_PAD: tl.constexpr, ACC_FP64: tl.constexpr, USE_INT64: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    """dx[n, c, h, w] = sum over the windows (oh, ow) covering (h, w) of dy[n, c, oh, ow] times
+    [this tap is the window's argmax] (IS_MAX) or 1 / divisor(oh, ow) (average, torch's divisor)."""
+    dt = tl.float64 if ACC_FP64 else tl.float32
+    pid_p = tl.program_id(0)
+    if USE_INT64:
+        pid_p = pid_p.to(tl.int64)
+    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_p = offs_p < N * H * W
+    mask_c = offs_c < C
+    hw = H * W
+    n_idx = offs_p // hw
+    pix = offs_p % hw
+    ih = pix // W
+    iw = pix % W
+    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt)
+    for kh in tl.static_range(KH):
+        th = ih + PAD_H - kh
+        oh = th // STRIDE_H
+        h_ok = mask_p & (th >= 0) & (th - oh * STRIDE_H == 0) & (oh < OH)
+        for kw in tl.static_range(KW):
+            tw = iw + PAD_W - kw
+            ow = tw // STRIDE_W
+            ok = h_ok & (tw >= 0) & (tw - ow * STRIDE_W == 0) & (ow < OW)
+            ok2 = ok[:, None] & mask_c[None, :]
+            g = tl.load(dy_ptr + (n_idx * stride_dyn + oh * stride_dyh + ow * stride_dyw)[:, None]
+                        + offs_c[None, :] * stride_dyc, mask=ok2, other=0.0).to(dt)
+            if IS_MAX:
+                win = tl.load(idx_ptr + (n_idx * stride_in + oh * stride_ih + ow * stride_iw)[:, None]
+                              + offs_c[None, :] * stride_ic, mask=ok2, other=-1)
+                acc += tl.where(win.to(tl.int32) == kh * KW + kw, g, 0.0)
+            else:
+                hstart = oh * STRIDE_H - PAD_H
+                wstart = ow * STRIDE_W - PAD_W
+                hend = tl.minimum(hstart + KH, H + PAD_H)
+                wend = tl.minimum(wstart + KW, W + PAD_W)
+                if COUNT_INCLUDE_PAD:
+                    count = (hend - hstart) * (wend - wstart)
+                else:
+                    count = ((tl.minimum(hend, H) - tl.maximum(hstart, 0))
+                             * (tl.minimum(wend, W) - tl.maximum(wstart, 0)))
+                count = tl.where(ok, count, 1)
+                acc += g / count.to(dt)[:, None]
+    out = n_idx * stride_dxn + ih * stride_dxh + iw * stride_dxw
+    tl.store(dx_ptr + out[:, None] + offs_c[None, :] * stride_dxc, acc.to(dx_ptr.dtype.element_ty),
+             mask=mask_p[:, None] & mask_c[None, :])
