@@ -9,7 +9,12 @@
 #
 # Environment (all optional):
 #   PYTHON        interpreter (default: python3)
-#   STAGES        which stages, in order (default: "install tests check ops models bench summary"); a run
+#   STAGES        which stages, in order (default: "install tests cuda sanitizer check ops models bench
+#                 summary"); cuda: tests/csrc (the cuda backend against the reference over the networks'
+#                 shapes) and tests/ops under INCEPTION_CORE_BACKEND=cuda (its cases pick their backend
+#                 themselves, so this only shows the setting breaks nothing); sanitizer:
+#                 compute-sanitizer memcheck of one cuda-backend forward of Inception-v3 and
+#                 Inception-ResNet-v2 (tools/cuda_backend_forward.py); a run
 #                 split over several calls into the same OUTDIR adds its files there
 #   MODELS        networks of the model benchmarks and of `bench` (comma list; default: all six)
 #   OP_DTYPES     dtypes of the op benchmarks (default: fp32,fp16,bf16)
@@ -29,7 +34,7 @@ OUT="$(cd "$1" && pwd)"
 cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
-STAGES="${STAGES:-install tests check ops models bench summary}"
+STAGES="${STAGES:-install tests cuda sanitizer check ops models bench summary}"
 MODELS="${MODELS:-googlenet,bn_inception,inception_v3,inception_v4,inception_resnet_v1,inception_resnet_v2}"
 OP_DTYPES="${OP_DTYPES:-fp32,fp16,bf16}"
 MODEL_DTYPES="${MODEL_DTYPES:-bf16}"
@@ -97,6 +102,10 @@ for s in $STAGES; do
     case "$s" in
         install) stage install install ;;
         tests) stage tests "$PY" -m pytest tests -q -p no:cacheprovider --junitxml="$OUT/tests.xml" ;;
+        cuda) stage cuda env INCEPTION_CORE_BACKEND=cuda "$PY" -m pytest tests/ops tests/csrc -q -p no:cacheprovider \
+                  --junitxml="$OUT/tests_cuda.xml" ;;
+        sanitizer) stage sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 "$PY" tools/cuda_backend_forward.py \
+                       --models inception_v3,inception_resnet_v2 --dtypes fp32,bf16 ;;
         check) stage check "$PY" -m inception_core check --quiet --json "$OUT/check.json" ;;
         ops) stage ops "$PY" -m pytest benchmarks/bench_conv_bn_act.py benchmarks/bench_pool2d.py -q \
                  -p no:cacheprovider --benchmark-only --benchmark-json="$OUT/bench_ops.json" \
@@ -106,7 +115,7 @@ for s in $STAGES; do
                     --bench-models "$MODELS" --bench-compile-mode "$COMPILE_MODE" ;;
         bench) stage bench bench_cli ;;
         summary) summary ;;
-        *) echo "unknown stage $s (expected install tests check ops models bench summary)" >&2; exit 2 ;;
+        *) echo "unknown stage $s (expected install tests cuda sanitizer check ops models bench summary)" >&2; exit 2 ;;
     esac
 done
 
