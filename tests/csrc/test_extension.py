@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import inception_core
-from inception_core import _cuda_ext, backends
+from inception_core import _csrc_build, _cuda_ext, backends
 from inception_core.ops import avg_pool2d, conv_bn_act, conv_bn_act_ref, max_pool2d
 from inception_core.shapes import CONV_SHAPES, POOL_SHAPES
 from inception_core.testing import conv_inputs, passes, reduced_size, rel_err
@@ -95,11 +95,16 @@ def test_cuda_backend_without_a_gpu_says_so():
     assert _cuda_ext.load_error(compile_if_missing=False) == _cuda_ext.prebuilt_error()
 
 
-def test_first_use_compile_finds_the_sources():
+def test_first_use_compile_finds_the_sources_and_headers():
     root = _cuda_ext.csrc_dir()
     assert root is not None
-    names = {p.name for p in root.rglob("*") if p.suffix in (".cpp", ".cu")}
+    names = {os.path.basename(p) for p in _csrc_build.csrc_sources(str(root))}
     assert {"ops.cpp", "ops_cuda.cpp", "conv_bn_act_simt.cu", "conv_bn_act_wmma.cu", "pool2d.cu"} <= names
+    if torch.version.cuda is None or not _csrc_build.nvidia_wheel_includes():
+        pytest.skip("torch is not a CUDA build with nvidia-* wheels")
+    flags = _csrc_build.cxx_flags()
+    include_dirs = [flags[i + 1] for i, f in enumerate(flags) if f == "-isystem"]
+    assert any(os.path.exists(os.path.join(d, "cublas_v2.h")) for d in include_dirs), include_dirs
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -170,6 +175,19 @@ def test_conv_empty_batch_and_nan_input(gpu):
     with inception_core.backend("cuda"):
         y = conv_bn_act(x, w, scale, shift)
     assert torch.isnan(y[0, :, 2, 2]).all() and not torch.isnan(y[0, :, 0, 0]).any()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_opcheck_on_the_cuda_backend(gpu, dtype):
+    x, w, scale, shift = conv_inputs(2, 5, 6, (3, 1), (7, 6), dtype, gpu)
+    out = torch.empty(2, 9, 5, 6, device=gpu, dtype=dtype).contiguous(memory_format=CL)
+    with inception_core.backend("cuda"):
+        torch.library.opcheck(torch.ops.inception_core.conv_bn_act.default,
+                              (x, w, scale, shift, None, [1, 1], [0, 0], "relu", 1.0))
+        torch.library.opcheck(torch.ops.inception_core.conv_bn_act_out.default,
+                              (x, w, scale, shift, None, [1, 1], [0, 0], "none", 1.0, out, 3))
+        torch.library.opcheck(torch.ops.inception_core.avg_pool2d.default, (x, [3, 3], [2, 2], [1, 1], True, False))
 
 
 @pytest.mark.gpu
