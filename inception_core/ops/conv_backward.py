@@ -67,7 +67,7 @@ def pointwise_backward_ref(grad_y: Tensor, y: Tensor | None, conv_out: Tensor | 
     g = grad_y.to(acc)
     if act == "relu":
         g = torch.where(y > 0, g, torch.zeros((), dtype=acc, device=g.device))
-    grad_res = g.to(grad_y.dtype) if need_residual else None
+    grad_res = _channels_last_copy(g, grad_y.dtype) if need_residual else None
     train = mean is not None
     k = grad_y.shape[1]
     coef_v = coef.to(acc) if coef is not None else torch.ones(k, dtype=acc, device=g.device)
@@ -84,7 +84,20 @@ def pointwise_backward_ref(grad_y: Tensor, y: Tensor | None, conv_out: Tensor | 
         gc = a.view(1, -1, 1, 1) * (g - (sum_g / count).view(1, -1, 1, 1) - xhat * (sum_gx / count).view(1, -1, 1, 1))
     else:
         gc = g * (res_scale * coef_v).view(1, -1, 1, 1)
-    return gc.to(grad_y.dtype).contiguous(memory_format=torch.channels_last), grad_coef, grad_bias, grad_res
+    return _channels_last_copy(gc, grad_y.dtype), grad_coef, grad_bias, grad_res
+
+
+def _channels_last_copy(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """A fresh channels_last tensor (custom ops may not return an alias of an input)."""
+    return torch.empty(t.shape, dtype=dtype, device=t.device, memory_format=torch.channels_last).copy_(t)
+
+
+def grad_weight_like(weight: Tensor) -> Tensor:
+    """Uninitialised weight gradient with the weight's strides when dense, else channels_last."""
+    gw = torch.empty_like(weight, memory_format=torch.preserve_format)
+    if not (gw.is_contiguous() or gw.is_contiguous(memory_format=torch.channels_last)):
+        gw = torch.empty_like(weight, memory_format=torch.channels_last)
+    return gw
 
 
 def conv_grads_ref(grad_c: Tensor, x: Tensor, weight: Tensor, stride, padding, need_x: bool, need_w: bool):
@@ -93,6 +106,11 @@ def conv_grads_ref(grad_c: Tensor, x: Tensor, weight: Tensor, stride, padding, n
         return None, None
     gx, gw, _ = torch.ops.aten.convolution_backward(
         grad_c, x, weight, None, list(stride), list(padding), [1, 1], False, [0, 0], 1, [need_x, need_w, False])
+    # the layouts the fake implementations promise: channels_last grad_x, grad_weight like weight
+    if gx is not None:
+        gx = gx.contiguous(memory_format=torch.channels_last)
+    if gw is not None:
+        gw = grad_weight_like(weight).copy_(gw)
     return gx, gw
 
 
@@ -200,9 +218,7 @@ def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, 
                 return (_cdiv(k, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]), r * s, splits)
 
             _launch(kmod.conv_bwd_dw_kernel, kmod._conv_bwd_dw_kernel, grid_dw, args, geometry, dw_config)
-            gw = torch.empty_like(weight, memory_format=torch.preserve_format)
-            if not (gw.is_contiguous() or gw.is_contiguous(memory_format=torch.channels_last)):
-                gw = torch.empty_like(weight, memory_format=torch.channels_last)
+            gw = grad_weight_like(weight)
             total = k * c * r * s
             kmod._sum_splits_kernel[(_cdiv(total, kmod.SUM_BLOCK),)](
                 part, gw, splits, total, c, r, s, part.stride(0), *gw.stride(),

@@ -180,9 +180,7 @@ def _(grad_y, x, weight, gamma, conv_out, y, mean, invstd, stride, padding, act,
     k = weight.shape[0]
     cl = torch.channels_last
     gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else _empty(x)
-    gw = torch.empty_like(weight, memory_format=torch.preserve_format) if need_w else _empty(weight)
-    if need_w and not (gw.is_contiguous() or gw.is_contiguous(memory_format=cl)):
-        gw = torch.empty_like(weight, memory_format=cl)
+    gw = cb.grad_weight_like(weight) if need_w else _empty(weight)
     return (gx, gw, torch.empty(k, dtype=vec, device=x.device) if need_gamma else _empty(x, vec),
             torch.empty(k, dtype=vec, device=x.device) if need_beta else _empty(x, vec),
             torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else _empty(x))
