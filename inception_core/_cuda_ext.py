@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import threading
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,6 +25,7 @@ __all__ = ["NAMESPACE", "OP_NAMES", "cuda_status", "csrc_dir", "load_error", "op
 NAMESPACE = "inception_core_cuda"
 OP_NAMES = ("conv_bn_act_out", "max_pool2d_out", "avg_pool2d_out")
 _JIT_NAME = "inception_core_cuda_jit"
+_jit_lock = threading.Lock()  # one compile and one registration per process, whichever thread asks first
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,9 +49,14 @@ def csrc_dir() -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
 def _jit_error() -> str | None:
     """Compile csrc/ with torch's JIT loader (once per process; cached on disk across processes)."""
+    with _jit_lock:
+        return _jit_compile_once()
+
+
+@functools.lru_cache(maxsize=1)
+def _jit_compile_once() -> str | None:
     if torch.version.cuda is None:
         return "torch is not a CUDA build"
     root = csrc_dir()
@@ -57,8 +65,12 @@ def _jit_error() -> str | None:
     _csrc_build.set_cuda_home()
     from torch.utils import cpp_extension
 
+    if os.environ.get("CUDA_HOME") and cpp_extension.CUDA_HOME != os.environ["CUDA_HOME"]:
+        cpp_extension.CUDA_HOME = os.environ["CUDA_HOME"]  # the module was imported before set_cuda_home ran
     if cpp_extension.CUDA_HOME is None:
         return "no CUDA toolkit found to compile csrc/ at first use (set CUDA_HOME)"
+    warnings.warn("inception_core: the extension inception_core._C was not built; compiling the cuda backend's "
+                  "sources now (once: the result is cached on disk)", RuntimeWarning, stacklevel=2)
     try:
         cpp_extension.load(
             name=_JIT_NAME,
