@@ -1,7 +1,7 @@
 // conv_bn_act, SIMT path: implicit GEMM in 64x64 tiles, 256 threads with 4x4 fp32 accumulators each,
 // operands staged through shared memory as fp32. Every dtype and geometry; the fp32 path (no TF32)
-// and the fallback where the tensor-core path does not apply. Correctness first: im2col indices are
-// recomputed per element rather than carried incrementally.
+// and the fallback where the tensor-core path does not apply. Rows and reduction indices are decomposed
+// once per tile into shared tables; no cp.async pipelining or vector loads yet.
 
 #include "conv_bn_act_common.cuh"
 
@@ -17,28 +17,33 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) conv_bn_act_simt_kernel(const ConvBnActParams p) {
   __shared__ float a_tile[kBlockK][kBlockM + 1];
   __shared__ float b_tile[kBlockK][kBlockN + 1];
+  __shared__ Im2colRow rows[kBlockM];
+  __shared__ Im2colCol cols[kBlockK];
 
   const int tid = threadIdx.x;
   const int tx = tid % 16;
   const int ty = tid / 16;
-  const int64_t rows = p.n * p.oh * p.ow;
+  const int64_t num_rows = p.n * p.oh * p.ow;
   const int64_t depth = p.r * p.s * p.c;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kBlockM;
   const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kBlockN;
+  if (tid < kBlockM) rows[tid] = im2col_row(p, m0 + tid);
 
   float acc[4][4] = {};
   for (int64_t k0 = 0; k0 < depth; k0 += kBlockK) {
+    if (tid < kBlockK) cols[tid] = im2col_col(p, k0 + tid);
+    __syncthreads();  // rows / cols ready
     for (int e = tid; e < kBlockM * kBlockK; e += kThreads) {
       const int kk = e % kBlockK;
       const int mm = e / kBlockK;
-      a_tile[kk][mm] = to_float(load_im2col<T>(p, m0 + mm, k0 + kk, rows, depth));
+      a_tile[kk][mm] = to_float(load_x<T>(p, rows[mm], cols[kk]));
     }
     for (int e = tid; e < kBlockN * kBlockK; e += kThreads) {
       const int kk = e % kBlockK;
       const int nn = e / kBlockK;
-      b_tile[kk][nn] = to_float(load_weight<T>(p, k0 + kk, n0 + nn, depth));
+      b_tile[kk][nn] = to_float(load_w<T>(p, n0 + nn, cols[kk]));
     }
-    __syncthreads();
+    __syncthreads();  // tiles ready
 #pragma unroll
     for (int kk = 0; kk < kBlockK; ++kk) {
       float a[4];
@@ -52,13 +57,13 @@ __global__ void __launch_bounds__(kThreads) conv_bn_act_simt_kernel(const ConvBn
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
-    __syncthreads();
+    __syncthreads();  // tiles and cols consumed before the next step overwrites them
   }
 
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t m = m0 + ty + 16 * i;
-    if (m >= rows) continue;
+    if (m >= num_rows) continue;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int64_t kout = n0 + tx + 16 * j;

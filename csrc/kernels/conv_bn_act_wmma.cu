@@ -1,8 +1,8 @@
 // conv_bn_act, tensor-core path (fp16 / bf16, compute capability >= 8.0): implicit GEMM in 64x64x32
 // tiles, 4 warps each computing a 32x32 block as 2x2 WMMA 16x16x16 fragments with fp32 accumulators;
 // the accumulators go through shared memory to the fused epilogue, which stores channel-contiguous.
-// Operands are gathered element by element (masked, zero-filled), so every geometry takes this path;
-// no cp.async pipelining yet.
+// Operands are gathered element by element through per-tile row / reduction-index tables (masked,
+// zero-filled), so every geometry takes this path; no cp.async pipelining or vector loads yet.
 
 #include <mma.h>
 
@@ -27,15 +27,18 @@ __global__ void __launch_bounds__(kThreads) conv_bn_act_wmma_kernel(const ConvBn
   __shared__ __align__(32) T a_tile[kBlockM][kPitchA];  // (m, kk)
   __shared__ __align__(32) T b_tile[kBlockK][kPitchB];  // (kk, n)
   __shared__ __align__(32) float c_tile[kBlockM][kPitchC];
+  __shared__ Im2colRow rows[kBlockM];
+  __shared__ Im2colCol cols[kBlockK];
 
   const int tid = threadIdx.x;
   const int warp = tid / 32;
   const int warp_m = (warp / 2) * 32;
   const int warp_n = (warp % 2) * 32;
-  const int64_t rows = p.n * p.oh * p.ow;
+  const int64_t num_rows = p.n * p.oh * p.ow;
   const int64_t depth = p.r * p.s * p.c;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kBlockM;
   const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kBlockN;
+  if (tid < kBlockM) rows[tid] = im2col_row(p, m0 + tid);
 
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 #pragma unroll
@@ -44,17 +47,19 @@ __global__ void __launch_bounds__(kThreads) conv_bn_act_wmma_kernel(const ConvBn
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
   for (int64_t k0 = 0; k0 < depth; k0 += kBlockK) {
+    if (tid < kBlockK) cols[tid] = im2col_col(p, k0 + tid);
+    __syncthreads();  // rows / cols ready
     for (int e = tid; e < kBlockM * kBlockK; e += kThreads) {
       const int kk = e % kBlockK;
       const int mm = e / kBlockK;
-      a_tile[mm][kk] = load_im2col<T>(p, m0 + mm, k0 + kk, rows, depth);
+      a_tile[mm][kk] = load_x<T>(p, rows[mm], cols[kk]);
     }
     for (int e = tid; e < kBlockN * kBlockK; e += kThreads) {
       const int kk = e % kBlockK;
       const int nn = e / kBlockK;
-      b_tile[kk][nn] = load_weight<T>(p, k0 + kk, n0 + nn, depth);
+      b_tile[kk][nn] = load_w<T>(p, n0 + nn, cols[kk]);
     }
-    __syncthreads();
+    __syncthreads();  // tiles ready
 #pragma unroll
     for (int kk = 0; kk < kBlockK; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
@@ -68,7 +73,7 @@ __global__ void __launch_bounds__(kThreads) conv_bn_act_wmma_kernel(const ConvBn
 #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
     }
-    __syncthreads();
+    __syncthreads();  // tiles and cols consumed before the next step overwrites them
   }
 
 #pragma unroll
@@ -83,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) conv_bn_act_wmma_kernel(const ConvBn
     const int mm = e / kBlockN;
     const int64_t m = m0 + mm;
     const int64_t kout = n0 + nn;
-    if (m < rows && kout < p.k) store_epilogue<T>(p, m, kout, c_tile[mm][nn]);
+    if (m < num_rows && kout < p.k) store_epilogue<T>(p, m, kout, c_tile[mm][nn]);
   }
 #else
   __trap();  // the host launches this kernel only on compute capability >= 8.0
