@@ -23,8 +23,6 @@ from inception_core.ops.pool2d import pool_output_size
 from inception_core.shapes import CONV_SHAPES, POOL_SHAPES
 from inception_core.testing import conv_inputs, passes, reduced_size, rel_err
 
-pytestmark = pytest.mark.cuda_ext
-
 ROOT = Path(__file__).resolve().parents[2]
 CL = torch.channels_last
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
