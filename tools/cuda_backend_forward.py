@@ -2,9 +2,10 @@
 the program that ``compute-sanitizer --tool memcheck`` runs in benchmarks/gpu_run.sh.
 
 Random weights (inception_core.testing.randomize_for_equivalence), channels_last, batch 1 at the native
-input size by default. Prints the max relative difference of the logits per network and dtype; exits 1
-when a result holds NaN or differs by more than the tolerance (fp32 1e-3: the cuda backend computes fp32
-exactly while torch may use TF32; fp16/bf16 5e-2 over a whole network).
+input size by default. Prints the max relative error of the logits against the torch backend in fp32 per
+network and dtype; exits 1 when a result holds NaN or fails the pass rule (fp32: within 1e-3, the torch
+backend's convolutions may use TF32; fp16/bf16: within 2x the torch backend's own error in that dtype,
+plus one rounding step).
 
 Usage: python tools/cuda_backend_forward.py [--models inception_v3,inception_resnet_v2] [--dtypes fp32,bf16]
        compute-sanitizer --tool memcheck --error-exitcode 1 python tools/cuda_backend_forward.py
@@ -20,7 +21,7 @@ from inception_core.shapes import NATIVE_INPUT
 from inception_core.testing import randomize_for_equivalence, rel_err
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-TOLERANCE = {torch.float32: 1e-3, torch.float16: 5e-2, torch.bfloat16: 5e-2}
+FP32_TOLERANCE = 1e-3
 
 
 def forward(model: torch.nn.Module, images: torch.Tensor, backend: str) -> torch.Tensor:
@@ -48,16 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         size = NATIVE_INPUT[name]
         images = torch.randn(args.batch_size, 3, size, size, device="cuda")
         images = images.contiguous(memory_format=torch.channels_last)
+        ref = forward(model.float(), images, "torch")
         for dtype_name in args.dtypes.split(","):
             dtype = DTYPES[dtype_name]
             net = model.to(dtype)
             x = images.to(dtype)
-            ours = forward(net, x, "cuda")
-            ref = forward(net, x, "torch")
-            err = rel_err(ours, ref)
-            ok = err == err and err <= TOLERANCE[dtype]
+            err = rel_err(forward(net, x, "cuda"), ref)
+            if dtype == torch.float32:
+                bound, torch_note = FP32_TOLERANCE, ""
+            else:
+                torch_err = rel_err(forward(net, x, "torch"), ref)
+                bound, torch_note = 2 * torch_err + torch.finfo(dtype).eps, f" (torch backend {torch_err:.2e})"
+            ok = err == err and err <= bound
             failed += not ok
-            print(f"{name:<22} {dtype_name:<5} logits {tuple(ours.shape)} max rel diff vs torch backend {err:.2e} "
+            print(f"{name:<22} {dtype_name:<5} max rel err of the logits vs torch fp32 {err:.2e}{torch_note} "
                   f"{'ok' if ok else 'FAIL'}")
     torch.cuda.synchronize()
     return 1 if failed else 0
