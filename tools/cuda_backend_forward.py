@@ -12,6 +12,7 @@ Usage: python tools/cuda_backend_forward.py [--models inception_v3,inception_res
 """
 
 import argparse
+import copy
 import sys
 
 import torch
@@ -49,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         size = NATIVE_INPUT[name]
         images = torch.randn(args.batch_size, 3, size, size, device="cuda")
         images = images.contiguous(memory_format=torch.channels_last)
-        ref = forward(model.float(), images, "torch")
+        ref = forward(model, images, "torch")
         for dtype_name in args.dtypes.split(","):
             dtype = DTYPES[dtype_name]
-            net = model.to(dtype)
+            net = copy.deepcopy(model).to(dtype)  # the fp32 weights stay intact for the next dtype
             x = images.to(dtype)
             err = rel_err(forward(net, x, "cuda"), ref)
             if dtype == torch.float32:
