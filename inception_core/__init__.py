@@ -4,8 +4,9 @@ from inception_core import models, nn, ops
 from inception_core.autotune_cache import autotune_stats, reset_autotune_stats
 from inception_core.backends import backend, get_backend, set_backend
 from inception_core.convert import convert
+from inception_core.inference import optimize_for_inference
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "autotune_stats", "backend", "convert", "get_backend", "models", "nn", "ops",
-           "reset_autotune_stats", "set_backend"]
+           "optimize_for_inference", "reset_autotune_stats", "set_backend"]

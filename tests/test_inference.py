@@ -1,0 +1,225 @@
+"""optimize_for_inference: the frozen copy computes the original's outputs, the input normalisation folded
+into the first convolution exactly (float64 on the torch backend: the folding is algebra, not an
+approximation; float32 within its tolerance), the original model untouched, bad arguments refused.
+
+The six networks run at reduced sizes (75x75, GoogLeNet 64x64; BN-Inception's head needs 224x224) on the
+torch backend: whole networks in float32, and the first convolution (where the folding happens) in float64,
+where it must agree to rounding. The border-corrected GoogLeNet stem also runs through the Triton kernel
+(interpreted on CPU). The CUDA-graph tests need a GPU.
+"""
+
+import pytest
+import torch
+
+import inception_core as ic
+from inception_core import inference
+from inception_core.inference import optimize_for_inference
+from inception_core.testing import randomize_for_equivalence, rel_err
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# name, builder kwargs, input size, normalize, expected folding
+CASES = [
+    ("googlenet", dict(transform_input=True, aux_logits=False), 64, None, "weights+border"),  # 7x7 pad 3
+    ("googlenet", dict(transform_input=True, aux_logits=False), 64, (MEAN, STD), "weights+border"),  # both
+    ("bn_inception", {}, 224, ((0.4, 0.45, 0.5), (0.2, 0.25, 0.3)), "separate"),  # flat 7x7 pad 3
+    ("inception_v3", dict(transform_input=True, aux_logits=False), 75, None, "weights"),  # 3x3 s2 valid
+    ("inception_v4", {}, 75, ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), "weights"),
+    ("inception_resnet_v1", {}, 75, ((0.5, 0.4, 0.3), (0.5, 0.6, 0.7)), "weights"),
+    ("inception_resnet_v2", {}, 75, ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), "weights"),
+]
+
+
+def _build(name, kwargs):
+    return randomize_for_equivalence(ic.models.create_model(name, num_classes=10, **kwargs)).eval()
+
+
+def _normalized(x, normalize):
+    if normalize is None:
+        return x
+    mean, std = (torch.tensor(v, dtype=x.dtype).view(1, -1, 1, 1) for v in normalize)
+    return (x - mean) / std
+
+
+def _reference(model, x, normalize):
+    with torch.no_grad():
+        return model(_normalized(x, normalize))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stem_output(call, stem: torch.nn.Module, x):
+    """What ``stem`` (the network's first conv) returns while ``call(x)`` runs; the forward stops there."""
+    seen = []
+
+    def hook(module, inputs, output):
+        seen.append(output)
+        raise _Stop
+
+    handle = stem.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            call(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    (out,) = seen
+    return out
+
+
+@pytest.mark.parametrize("name,kwargs,size,normalize,folding", CASES,
+                         ids=[f"{c[0]}-{c[4]}" + ("-norm" if c[3] else "") for c in CASES])
+def test_same_outputs_as_the_original(name, kwargs, size, normalize, folding):
+    model = _build(name, kwargs)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stem_path = inference._stem_name(model)
+    with ic.backend("torch"):
+        # float32: the whole network, within float32 tolerance
+        x = torch.rand(1, 3, size, size)  # raw [0, 1) pixels
+        opt = optimize_for_inference(model, x, normalize=normalize)
+        assert opt.folding == folding
+        out, ref = opt(x), _reference(model, x, normalize)
+        assert out.dtype == ref.dtype and out.shape == ref.shape
+        assert rel_err(out, ref) <= 1e-5, rel_err(out, ref)
+        # float64: the folding is exact (algebra, not an approximation) where it happens, at the first conv;
+        # the rest of the network is the same code on the same weights
+        model = model.double()
+        x = x.double()
+        opt = optimize_for_inference(model, x, normalize=normalize)
+        if folding == "separate":  # the network is untouched; its input goes through the affine first
+            out, ref = x * opt.input_scale + opt.input_shift, _normalized(x, normalize)
+        else:
+            out = _stem_output(opt, opt.model.get_submodule(stem_path), x)
+            ref = _stem_output(lambda t: model(_normalized(t, normalize)), model.get_submodule(stem_path), x)
+        assert rel_err(out, ref) <= 1e-12, rel_err(out, ref)
+    # the original is untouched: parameters, buffers, mode, transform flag, gradients
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k].double() if v.is_floating_point() else before[k]), k
+    assert not model.training and all(p.requires_grad for p in model.parameters())
+    assert getattr(model, "transform_input", False) == kwargs.get("transform_input", False)
+
+
+def test_no_normalisation_leaves_the_stem_alone():
+    model = _build("googlenet", dict(aux_logits=False))
+    x = torch.rand(1, 3, 32, 32)
+    with ic.backend("torch"):
+        opt = optimize_for_inference(model, x)
+        assert opt.folding == "none" and opt.model.conv1.conv.bias is None
+        assert rel_err(opt(x), _reference(model, x, None)) <= 1e-5
+
+
+def test_frozen_copy_layout_and_mode():
+    model = _build("googlenet", dict(transform_input=True, aux_logits=False)).train()
+    x = torch.rand(1, 3, 32, 32)
+    opt = optimize_for_inference(model, x)
+    assert model.training and model.transform_input  # the original keeps its mode and flag
+    assert not opt.model.training and not opt.model.transform_input
+    assert not any(p.requires_grad for p in opt.model.parameters())
+    assert opt.model.inception3a.branch2[1].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert opt.graph is None and "folding='weights+border'" in repr(opt)
+    with pytest.raises(RuntimeError, match="inference-only"):
+        opt.train()
+
+
+def test_border_corrected_stem_on_the_triton_kernel():
+    # GoogLeNet's 7x7 stride-2 pad-3 stem with the border term as a batch-broadcast residual, through the
+    # Triton kernel (interpreted on CPU): the zero-stride batch dimension must be read right.
+    model = _build("googlenet", dict(transform_input=True, aux_logits=False))
+    x = torch.rand(2, 3, 16, 16)
+    with ic.backend("torch"):
+        opt = optimize_for_inference(model, torch.rand(2, 3, 16, 16))
+    stem = opt.model.conv1
+    assert type(stem).__name__ == "_BorderCorrectedStem"
+    xl = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = model.conv1(model._transform_input(x))
+        with ic.backend("triton"):
+            out = stem(xl)
+    assert rel_err(out, ref) <= 1e-5
+    assert rel_err(out[:, :, 0], ref[:, :, 0]) <= 1e-5  # the padded border row
+    with pytest.raises(ValueError, match="16x16"):
+        stem(torch.rand(2, 3, 18, 18))
+
+
+def test_bad_arguments_are_named():
+    model = _build("googlenet", dict(aux_logits=False))
+    x = torch.rand(1, 3, 32, 32)
+    with pytest.raises(TypeError, match="model"):
+        optimize_for_inference("googlenet", x)
+    with pytest.raises(TypeError, match="example_input"):
+        optimize_for_inference(model, x.numpy())
+    with pytest.raises(ValueError, match=r"example_input: .*\(N, C, H, W\)"):
+        optimize_for_inference(model, x[0])
+    with pytest.raises(TypeError, match="example_input: .*int64"):
+        optimize_for_inference(model, x.long())
+    with pytest.raises(ValueError, match="example_input: the model's first convolution takes 3 channels"):
+        optimize_for_inference(model, torch.rand(1, 4, 32, 32))
+    with pytest.raises(TypeError, match="normalize: expected a \\(mean, std\\) pair"):
+        optimize_for_inference(model, x, normalize=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="normalize: std must have 3 values"):
+        optimize_for_inference(model, x, normalize=(MEAN, (0.5, 0.5)))
+    with pytest.raises(ValueError, match="normalize: std must be non-zero"):
+        optimize_for_inference(model, x, normalize=(MEAN, (0.5, 0.0, 0.5)))
+    with pytest.raises(ValueError, match="normalize: mean must be finite"):
+        optimize_for_inference(model, x, normalize=((0.5, float("nan"), 0.5), STD))
+    with pytest.raises(TypeError, match="normalize: mean must be a sequence"):
+        optimize_for_inference(model, x, normalize=("abc", STD))
+    with pytest.raises(TypeError, match="cuda_graph"):
+        optimize_for_inference(model, x, cuda_graph="yes")
+
+
+def test_other_shape_dtype_or_device_is_refused():
+    model = _build("googlenet", dict(aux_logits=False))
+    with ic.backend("torch"):
+        opt = optimize_for_inference(model, torch.rand(1, 3, 32, 32))
+        with pytest.raises(ValueError, match=r"optimized for input of shape \(1, 3, 32, 32\)"):
+            opt(torch.rand(2, 3, 32, 32))
+        with pytest.raises(ValueError, match="torch.float32"):
+            opt(torch.rand(1, 3, 32, 32, dtype=torch.float64))
+        with pytest.raises(TypeError, match="x: expected a Tensor"):
+            opt([1, 2, 3])
+
+
+def test_unknown_network_keeps_normalisation_separate():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten())
+    x = torch.rand(2, 3, 8, 8)
+    opt = optimize_for_inference(net, x, normalize=(MEAN, STD))
+    assert opt.folding == "separate"
+    assert rel_err(opt(x), _reference(net, x, (MEAN, STD))) <= 1e-5
+
+
+def _cuda_model():
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA graphs need a CUDA device")
+    return _build("inception_v3", dict(transform_input=True, aux_logits=False)).cuda()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_cuda_graph_matches_eager(dtype):
+    model = _cuda_model()
+    x = torch.rand(4, 3, 75, 75, device="cuda", dtype=dtype)
+    opt = optimize_for_inference(model, x)
+    assert opt.graph is not None
+    with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+        ref = _reference(model, x, None)
+    for _ in range(2):  # replays read the new input each time
+        x.copy_(torch.rand_like(x))
+        with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+            ref = _reference(model, x, None)
+        out = opt(x)
+        tol = 1e-5 if dtype == torch.float32 else 3e-2
+        assert rel_err(out.float(), ref.float()) <= tol
+    tuned = ic.autotune_stats()["tuned"]
+    opt(x)
+    assert ic.autotune_stats()["tuned"] == tuned  # replays never tune
+
+
+@pytest.mark.gpu
+def test_cuda_graph_refuses_another_shape():
+    model = _cuda_model()
+    opt = optimize_for_inference(model, torch.rand(2, 3, 75, 75, device="cuda"))
+    with pytest.raises(ValueError, match=r"\(2, 3, 75, 75\)"):
+        opt(torch.rand(3, 3, 75, 75, device="cuda"))
