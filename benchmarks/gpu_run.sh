@@ -9,8 +9,10 @@
 #
 # Environment (all optional):
 #   PYTHON        interpreter (default: python3)
-#   STAGES        which stages, in order (default: "install tests cuda sanitizer check ops models bench
-#                 summary"); cuda: tests/csrc (the cuda backend against the reference over the networks'
+#   STAGES        which stages, in order (default: "install tests cuda sanitizer check ops models roofline
+#                 bench summary"); roofline: benchmarks/roofline.py (per-conv floor vs ours vs cuDNN, batch
+#                 256 bf16) into OUTDIR/roofline/;
+#                 cuda: tests/csrc (the cuda backend against the reference over the networks'
 #                 shapes) and tests/ops under INCEPTION_CORE_BACKEND=cuda (its cases pick their backend
 #                 themselves, so this only shows the setting breaks nothing); sanitizer:
 #                 compute-sanitizer memcheck of one cuda-backend forward of Inception-v3 and
@@ -34,7 +36,7 @@ OUT="$(cd "$1" && pwd)"
 cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
-STAGES="${STAGES:-install tests cuda sanitizer check ops models bench summary}"
+STAGES="${STAGES:-install tests cuda sanitizer check ops models roofline bench summary}"
 MODELS="${MODELS:-googlenet,bn_inception,inception_v3,inception_v4,inception_resnet_v1,inception_resnet_v2}"
 OP_DTYPES="${OP_DTYPES:-fp32,fp16,bf16}"
 MODEL_DTYPES="${MODEL_DTYPES:-bf16}"
@@ -113,9 +115,10 @@ for s in $STAGES; do
         models) stage models "$PY" -m pytest benchmarks/bench_models.py -q -p no:cacheprovider --benchmark-only \
                     --benchmark-json="$OUT/bench_models.json" --bench-dtypes "$MODEL_DTYPES" \
                     --bench-models "$MODELS" --bench-compile-mode "$COMPILE_MODE" ;;
+        roofline) stage roofline "$PY" benchmarks/roofline.py "$OUT/roofline" --models "$MODELS" ;;
         bench) stage bench bench_cli ;;
         summary) summary ;;
-        *) echo "unknown stage $s (expected install tests cuda sanitizer check ops models bench summary)" >&2; exit 2 ;;
+        *) echo "unknown stage $s (expected install tests cuda sanitizer check ops models roofline bench summary)" >&2; exit 2 ;;
     esac
 done
 
