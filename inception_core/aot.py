@@ -50,6 +50,7 @@ __all__ = [
     "config_label",
     "conv_bn_act_variants",
     "pool2d_variants",
+    "training_variants",
 ]
 
 ARCHS = (80, 90)
@@ -535,7 +536,150 @@ def pool2d_variants(full: bool = True) -> Iterator[KernelVariant]:
                         tags=dict(config=cfg, dtype=dtype, geometry=name, int64=int64, fits=True))
 
 
-VARIANT_SOURCES = {"conv_bn_act": conv_bn_act_variants, "pool2d": pool2d_variants}
+def _strided(signature: dict, constexprs: dict, aligned: list, prefix: str, dims: str, unit: str) -> None:
+    """Stride arguments of a channels_last tensor: the ``unit`` one is the constant 1, the others aligned."""
+    for d in dims:
+        name = f"stride_{prefix}{d}"
+        if d == unit:
+            constexprs[name] = 1
+        else:
+            signature[name] = "i32"
+            aligned.append(name)
+
+
+def _training_variant(kernel: str, name: str, fn, signature: dict, constexprs: dict, aligned: list, config,
+                      dtype: str, uses_dot: bool, **tags) -> KernelVariant:
+    cfg = config_label(config) if config is not None else "fixed"
+    label = f"{kernel}/{cfg}/{dtype}/{name}"
+    return KernelVariant(
+        kernel=kernel, label=label, fn=fn, signature=signature, constexprs=constexprs,
+        num_warps=config.num_warps if config is not None else 4,
+        num_stages=config.num_stages if config is not None else 1, aligned=tuple(aligned), uses_dot=uses_dot,
+        tags=dict(config=cfg, dtype=dtype, geometry=name, fits=True, **tags))
+
+
+def training_variants(full: bool = True) -> Iterator[KernelVariant]:
+    """Compilation units of the training kernels: the conv forward with its STATS epilogue (BN batch
+    statistics), dgrad / wgrad (kernels/conv_bwd.py, every GPU config), the BatchNorm and pooling
+    backward kernels (fixed tiles). channels_last tensors, C and K multiples of 16. ``full`` gives every
+    dgrad / wgrad config every dtype and geometry class; the CI set cycles them."""
+    from inception_core.kernels import batch_norm as bn
+    from inception_core.kernels import conv_bn_act as fwd
+    from inception_core.kernels import conv_bwd, pool2d_bwd
+
+    dtypes = list(_DTYPES)
+    tiles = bn.GPU_BLOCKS
+    # conv forward + STATS: a 1x1 and a spatial unit per dtype, on a config every geometry may pick
+    for dtype, elem_size in _DTYPES.items():
+        precision = "tf32" if dtype == "fp32" else "ieee"
+        usable = [c for c in fwd.GPU_CONFIGS
+                  if fwd.config_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size)]
+        for geometry, config in (("1x1", usable[0]), ("3x3s2", usable[-1])):
+            v = _conv_variant(fwd._conv_bn_act_fwd_kernel, config, dtype, geometry, residual=False,
+                              precision=precision, int64=False, layout="nhwc", fits=True)
+            constexprs = dict(v.constexprs, STATS=True, HAS_SCALE=False, HAS_SHIFT=False, ACT_RELU=False)
+            yield dataclasses.replace(v, kernel="conv_bn_act_stats", label=v.label.replace("conv_bn_act/",
+                                      "conv_bn_act_stats/"), constexprs=constexprs,
+                                      aligned=(*v.aligned, "stat_sum_ptr", "stat_m2_ptr"))
+    # dgrad and wgrad
+    for kernel, fn, configs, tensors in (
+            ("conv_bwd_dx", conv_bwd._conv_bwd_dx_kernel, conv_bwd.DX_GPU_CONFIGS,
+             (("dy", "nkhw", "k"), ("w", "kcrs", "c"), ("dx", "nchw", "c"))),
+            ("conv_bwd_dw", conv_bwd._conv_bwd_dw_kernel, conv_bwd.DW_GPU_CONFIGS,
+             (("dy", "nkhw", "k"), ("x", "nchw", "c"), ("p", "krsc", "c")))):
+        for ci, config in enumerate(configs):
+            units = [(d, g) for d in dtypes for g in CONV_GEOMETRIES] if full else \
+                [(dtypes[ci % 3], list(CONV_GEOMETRIES)[ci % len(CONV_GEOMETRIES)])]
+            for dtype, geometry in units:
+                r, s, stride, pad = CONV_GEOMETRIES[geometry]
+                ptr = "*" + dtype
+                out = "*fp32" if kernel == "conv_bwd_dw" else ptr
+                names = ("dy_ptr", "w_ptr", "dx_ptr") if kernel == "conv_bwd_dx" else ("dy_ptr", "x_ptr", "part_ptr")
+                signature = dict(zip(names, (ptr, ptr, out), strict=True))
+                signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
+                aligned = [*names, "C", "K"]
+                constexprs: dict[str, Any] = {}
+                for prefix, dims, unit in tensors:
+                    _strided(signature, constexprs, aligned, prefix, dims, unit)
+                if kernel == "conv_bwd_dw":
+                    signature.update(P_PER_SPLIT="i32", stride_psplit="i32")
+                    aligned += ["P_PER_SPLIT", "stride_psplit"]
+                constexprs.update(R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
+                                  INPUT_PRECISION="tf32" if dtype == "fp32" else "ieee", DOT_FP32=False,
+                                  ACC_FP64=False, USE_INT64=False, **config.kwargs)
+                yield _training_variant(kernel, geometry, fn, signature, constexprs, aligned, config, dtype, True)
+    # pointwise and reduction kernels (fixed tiles, no tensor cores)
+    for dtype in dtypes if full else ["fp16", "bf16"]:
+        ptr = "*" + dtype
+        f32 = "*fp32"
+        sig = {"part_ptr": f32, "dw_ptr": ptr, **{n: "i32" for n in ("SPLITS", "TOTAL", "C", "R", "S",
+                                                                    "stride_psplit")}}
+        ce: dict[str, Any] = {"BLOCK": conv_bwd.GPU_SUM_BLOCK}
+        al = ["part_ptr", "dw_ptr", "C"]
+        _strided(sig, ce, al, "dw", "kcrs", "c")
+        yield _training_variant("conv_bwd_sum", "splits", conv_bwd._sum_splits_kernel, sig, ce, al, None, dtype,
+                                False)
+        pointers = {"c_ptr": ptr, "scale_ptr": f32, "shift_ptr": f32, "res_ptr": ptr, "y_ptr": ptr}
+        sig = {**pointers, **{n: "i32" for n in ("N", "K", "OH", "OW")}, "res_scale": "fp32"}
+        ce = dict(HAS_RESIDUAL=True, ACT_RELU=True, ACC_FP64=False, USE_INT64=False, BLOCK_P=tiles["APPLY_BLOCK_P"],
+                  BLOCK_C=tiles["APPLY_BLOCK_C"])
+        al = [*pointers, "K"]
+        for prefix in "cry":
+            _strided(sig, ce, al, prefix, "nkhw", "k")
+        yield _training_variant("batch_norm", "affine_act", bn._affine_act_kernel, sig, ce, al, None, dtype, False)
+        for name, fn, out in (("bwd_reduce", bn._bn_bwd_reduce_kernel, ("g_ptr", "psum_ptr", "psumx_ptr")),
+                              ("bwd_apply", bn._bn_bwd_apply_kernel, ("a_ptr", "b_ptr", "d_ptr", "gc_ptr"))):
+            pointers = {"dy_ptr": ptr, "y_ptr": ptr, "c_ptr": ptr, "mean_ptr": f32, "invstd_ptr": f32,
+                        **{o: (ptr if o in ("g_ptr", "gc_ptr") else f32) for o in out}}
+            sig = {**pointers, **{n: "i32" for n in ("N", "K", "OH", "OW")}}
+            ce = dict(ACT_RELU=True, TRAIN=True, ACC_FP64=False, USE_INT64=False, BLOCK_P=tiles["REDUCE_BLOCK_P"],
+                      BLOCK_C=tiles["REDUCE_BLOCK_C"])
+            if name == "bwd_reduce":
+                ce.update(NEED_SUMS=True, STORE_G=True)
+            else:
+                ce.update(BLOCK_P=tiles["APPLY_BLOCK_P"], BLOCK_C=tiles["APPLY_BLOCK_C"])
+            al = [*pointers, "K"]
+            for prefix in ("dy", "y", "c", "g"):
+                _strided(sig, ce, al, prefix, "nkhw", "k")
+            yield _training_variant("batch_norm", name, fn, sig, ce, al, None, dtype, False)
+        for name, is_max, k, stride, pad in (("max3x3s2", True, 3, 2, 0), ("avg3x3p1", False, 3, 1, 1)):
+            geometry = dict(KH=k, KW=k, STRIDE_H=stride, STRIDE_W=stride, PAD_H=pad, PAD_W=pad, ACC_FP64=False,
+                            USE_INT64=False, BLOCK_P=pool2d_bwd.GPU_BLOCK_P, BLOCK_C=pool2d_bwd.GPU_BLOCK_C)
+            sig = {"dy_ptr": ptr, "idx_ptr": "*i8", "dx_ptr": ptr,
+                   **{n: "i32" for n in ("N", "C", "H", "W", "OH", "OW")}}
+            ce = dict(geometry, IS_MAX=is_max, COUNT_INCLUDE_PAD=True)
+            al = ["dy_ptr", "idx_ptr", "dx_ptr", "C"]
+            for prefix in ("dy", "i", "dx"):
+                _strided(sig, ce, al, prefix, "nchw", "c")
+            yield _training_variant("pool2d_bwd", name, pool2d_bwd._pool2d_bwd_kernel, sig, ce, al, None, dtype,
+                                    False)
+            if is_max:
+                sig = {"x_ptr": ptr, "idx_ptr": "*i8", **{n: "i32" for n in ("N", "C", "H", "W", "OH", "OW")}}
+                ce = dict(geometry)
+                al = ["x_ptr", "idx_ptr", "C"]
+                for prefix in ("x", "i"):
+                    _strided(sig, ce, al, prefix, "nchw", "c")
+                yield _training_variant("pool2d_bwd", "argmax", pool2d_bwd._max_pool2d_argmax_kernel, sig, ce, al,
+                                        None, dtype, False)
+    for name, fn in (("stats_finalize", bn._bn_stats_finalize_kernel), ("bwd_finalize", bn._bn_bwd_finalize_kernel)):
+        if name == "stats_finalize":
+            pointers = ("sum_ptr", "m2_ptr", "gamma_ptr", "beta_ptr", "rm_ptr", "rv_ptr", "mean_ptr", "invstd_ptr",
+                        "scale_ptr", "shift_ptr", "rm_out_ptr", "rv_out_ptr")
+            sig = {**{p: "*fp32" for p in pointers}, "GROUPS": "i32", "K": "i32", "COUNT": "i32", "factor": "fp32",
+                   "eps": "fp32"}
+            ce = dict(ROWS=fwd.STATS_ROWS, HAS_GAMMA=True, HAS_BETA=True, HAS_RUNNING=True, ACC_FP64=False,
+                      BLOCK_T=tiles["FINALIZE_BLOCK_T"], BLOCK_C=tiles["FINALIZE_BLOCK_C"])
+        else:
+            pointers = ("psum_ptr", "psumx_ptr", "coef_ptr", "invstd_ptr", "gcoef_ptr", "gbias_ptr", "a_ptr",
+                        "b_ptr", "d_ptr")
+            sig = {**{p: "*fp32" for p in pointers}, "ROWS": "i32", "K": "i32", "COUNT": "i32",
+                   "res_scale": "fp32"}
+            ce = dict(HAS_SUMS=True, HAS_COEF=True, TRAIN=True, ACC_FP64=False, BLOCK_T=tiles["FINALIZE_BLOCK_T"],
+                      BLOCK_C=tiles["FINALIZE_BLOCK_C"])
+        yield _training_variant("batch_norm", name, fn, sig, ce, [*pointers, "K"], None, "fp32", False)
+
+
+VARIANT_SOURCES = {"conv_bn_act": conv_bn_act_variants, "pool2d": pool2d_variants, "training": training_variants}
 
 
 def all_variants(full: bool = True) -> list[KernelVariant]:

@@ -19,6 +19,7 @@ from . import INTERPRETED
 SMEM_LIMIT_BYTES = 160 * 1024
 # Output pixels per group of the STATS epilogue's partial statistics (divides every BLOCK_M).
 STATS_ROWS = 32
+_STATS_ROWS = tl.constexpr(STATS_ROWS)  # the form a @triton.jit function may read
 
 
 def _config(bm, bn, bk, stages, warps):
@@ -158,11 +159,11 @@ def _conv_bn_act_fwd_kernel(
     if STATS:
         # Two-pass within each group of STATS_ROWS rows (mean first, then squared deviations): stable
         # when the channel mean is large compared to its spread.
-        G: tl.constexpr = BLOCK_M // STATS_ROWS
-        rows_ok = tl.reshape(mask_m, (G, STATS_ROWS))
-        v = tl.reshape(tl.where(mask_m[:, None], acc, 0.0), (G, STATS_ROWS, BLOCK_N))
+        G: tl.constexpr = BLOCK_M // _STATS_ROWS
+        rows_ok = tl.reshape(mask_m, (G, _STATS_ROWS))
+        v = tl.reshape(tl.where(mask_m[:, None], acc, 0.0), (G, _STATS_ROWS, BLOCK_N))
         grp = pid_m * G + tl.arange(0, G)
-        cnt = tl.minimum(tl.maximum(M - grp * STATS_ROWS, 0), STATS_ROWS)
+        cnt = tl.minimum(tl.maximum(M - grp * _STATS_ROWS, 0), _STATS_ROWS)
         gsum = tl.sum(v, axis=1)
         gmean = gsum / tl.maximum(cnt, 1).to(acc.dtype)[:, None]
         dev = tl.where(rows_ok[:, :, None], v - gmean[:, None, :], 0.0)

@@ -11,8 +11,9 @@ import triton.language as tl
 
 from . import INTERPRETED
 
-BLOCK_P = 64 if INTERPRETED else 32
-BLOCK_C = 256 if INTERPRETED else 128
+GPU_BLOCK_P, GPU_BLOCK_C = 32, 128  # what inception_core.aot compiles
+BLOCK_P = 64 if INTERPRETED else GPU_BLOCK_P
+BLOCK_C = 256 if INTERPRETED else GPU_BLOCK_C
 
 
 @triton.jit
