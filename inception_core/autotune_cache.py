@@ -63,7 +63,11 @@ class AutotuneStats:
 
 
 _STATS: dict[str, AutotuneStats] = {}
-_MEMORY: dict[str, Any] = {}  # sha256 of the key -> triton.Config
+# Launch-time lookup: (kernel, autotuner id, device, shape, dtypes, flags) -> triton.Config. Cheap to build
+# on every launch, unlike the JSON key and its digest, which only a miss computes.
+_MEMORY: dict[tuple, Any] = {}
+_ENVIRONMENTS: dict[str, dict[str, Any]] = {}
+_SOURCES: dict[int, str] = {}
 _WARNED: set[str] = set()
 
 
@@ -101,6 +105,9 @@ def reset_autotune_stats(*, forget: bool = False) -> None:
 
 def environment_key(device: torch.device) -> dict[str, Any]:
     """What besides the problem decides the best config: the device model and the software versions."""
+    cached = _ENVIRONMENTS.get(str(device))
+    if cached is not None:
+        return dict(cached)
     import triton
 
     from inception_core import __version__
@@ -110,17 +117,22 @@ def environment_key(device: torch.device) -> dict[str, Any]:
         capability = ".".join(map(str, torch.cuda.get_device_capability(device)))
     else:
         name, capability = f"{device.type}:{platform.machine()}:{platform.processor()}", None
-    return {"device": name, "capability": capability, "torch": torch.__version__, "cuda": torch.version.cuda,
-            "triton": triton.__version__, "inception_core": __version__}
+    env = {"device": name, "capability": capability, "torch": torch.__version__, "cuda": torch.version.cuda,
+           "triton": triton.__version__, "inception_core": __version__}
+    _ENVIRONMENTS[str(device)] = env
+    return dict(env)
 
 
 def _source_digest(autotuner) -> str:
     """sha256 (16 hex digits) of the kernel's source, through autotune / heuristics wrappers."""
+    if id(autotuner) in _SOURCES:
+        return _SOURCES[id(autotuner)]
     fn = autotuner.fn
     while getattr(fn, "src", None) is None and hasattr(fn, "fn"):
         fn = fn.fn
     src = getattr(fn, "src", None) or inspect.getsource(fn)
-    return hashlib.sha256(src.encode()).hexdigest()[:16]
+    _SOURCES[id(autotuner)] = hashlib.sha256(src.encode()).hexdigest()[:16]
+    return _SOURCES[id(autotuner)]
 
 
 def _config_dict(config) -> dict[str, Any]:
@@ -227,12 +239,17 @@ def launch_autotuned(kernel: str, autotuner, grid: Callable[[dict], tuple], args
         autotuner[grid](*args, **meta)
         return autotuner.configs[0]
     stats = _STATS.setdefault(kernel, AutotuneStats())
-    key = tuning_key(kernel, autotuner, args, meta, device)
-    digest = _digest(key)
-    config = _MEMORY.get(digest)
+    named = dict(zip(autotuner.arg_names, args, strict=False))
+    fast = (kernel, id(autotuner), str(device), tuple(named.get(k, meta.get(k)) for k in autotuner.keys),
+            tuple(str(v.dtype) for v in args if isinstance(v, torch.Tensor)), tuple(sorted(meta.items())))
+    config = _MEMORY.get(fast)
     if config is not None:
         stats.memory_hits += 1
-    elif _disk_enabled() and (config := _load(kernel, digest, key, autotuner.configs)) is not None:
+        autotuner.fn[grid](*args, **meta, **config.all_kwargs())
+        return config
+    key = tuning_key(kernel, autotuner, args, meta, device)
+    digest = _digest(key)
+    if _disk_enabled() and (config := _load(kernel, digest, key, autotuner.configs)) is not None:
         stats.disk_hits += 1
     else:
         cuda = device.type == "cuda"
@@ -250,11 +267,10 @@ def launch_autotuned(kernel: str, autotuner, grid: Callable[[dict], tuple], args
         config = autotuner.best_config
         stats.tuned += 1
         stats.tune_s += elapsed
-        _MEMORY[digest] = config
+        _MEMORY[fast] = config
         if _disk_enabled():
             _store(kernel, digest, key, config, elapsed)
         return config
-    _MEMORY[digest] = config
-    full = {**meta, **config.all_kwargs()}
-    autotuner.fn[grid](*args, **full)
+    _MEMORY[fast] = config
+    autotuner.fn[grid](*args, **meta, **config.all_kwargs())
     return config
