@@ -14,7 +14,7 @@ import torch
 import inception_core as ic
 from inception_core import inference
 from inception_core.inference import optimize_for_inference
-from inception_core.testing import randomize_for_equivalence, rel_err
+from inception_core.testing import passes, randomize_for_equivalence, rel_err
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # name, builder kwargs, input size, normalize, expected folding
@@ -99,6 +99,24 @@ def test_same_outputs_as_the_original(name, kwargs, size, normalize, folding):
         assert torch.equal(v, before[k].double() if v.is_floating_point() else before[k]), k
     assert not model.training and all(p.requires_grad for p in model.parameters())
     assert getattr(model, "transform_input", False) == kwargs.get("transform_input", False)
+
+
+def test_bfloat16_example_means_autocast():
+    # A half-precision example: the copy runs under autocast of that dtype with its weights pre-cast. Its
+    # error against float64 stays within 2x of the original's own under autocast (the derived policy).
+    model = _build("googlenet", dict(transform_input=True, aux_logits=False))
+    x = torch.rand(2, 3, 32, 32)
+    with ic.backend("torch"), torch.no_grad():
+        ref64 = model.double()(x.double())
+        model.float()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch_err = rel_err(model(x.bfloat16()), ref64)
+        opt = optimize_for_inference(model, x.bfloat16())
+        out = opt(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    assert opt.model.conv1.conv.weight.dtype == torch.bfloat16 and opt.model.conv1.bn.running_var.dtype == torch.float32
+    assert passes(rel_err(out, ref64), torch.bfloat16, torch_err=torch_err, interpreted=False), (
+        rel_err(out, ref64), torch_err)
 
 
 def test_no_normalisation_leaves_the_stem_alone():
