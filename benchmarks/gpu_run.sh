@@ -9,9 +9,11 @@
 #
 # Environment (all optional):
 #   PYTHON        interpreter (default: python3)
-#   STAGES        which stages, in order (default: "install tests cuda sanitizer check ops models roofline
-#                 bench summary"); roofline: benchmarks/roofline.py (per-conv floor vs ours vs cuDNN, batch
-#                 256 bf16) into OUTDIR/roofline/;
+#   STAGES        which stages, in order (default: "install tests cuda sanitizer check ops models inference
+#                 roofline bench summary"); inference: benchmarks/bench_inference.py (optimize_for_inference
+#                 with its CUDA graph vs the fused eager path, batch 256 bf16, autotune cost in extra_info);
+#                 roofline: benchmarks/roofline.py (per-conv floor vs ours vs cuDNN, batch 256 bf16) into
+#                 OUTDIR/roofline/;
 #                 cuda: tests/csrc (the cuda backend against the reference over the networks'
 #                 shapes) and tests/ops under INCEPTION_CORE_BACKEND=cuda (its cases pick their backend
 #                 themselves, so this only shows the setting breaks nothing); sanitizer:
@@ -36,7 +38,7 @@ OUT="$(cd "$1" && pwd)"
 cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
-STAGES="${STAGES:-install tests cuda sanitizer check ops models roofline bench summary}"
+STAGES="${STAGES:-install tests cuda sanitizer check ops models inference roofline bench summary}"
 MODELS="${MODELS:-googlenet,bn_inception,inception_v3,inception_v4,inception_resnet_v1,inception_resnet_v2}"
 OP_DTYPES="${OP_DTYPES:-fp32,fp16,bf16}"
 MODEL_DTYPES="${MODEL_DTYPES:-bf16}"
@@ -115,10 +117,12 @@ for s in $STAGES; do
         models) stage models "$PY" -m pytest benchmarks/bench_models.py -q -p no:cacheprovider --benchmark-only \
                     --benchmark-json="$OUT/bench_models.json" --bench-dtypes "$MODEL_DTYPES" \
                     --bench-models "$MODELS" --bench-compile-mode "$COMPILE_MODE" ;;
+        inference) stage inference "$PY" -m pytest benchmarks/bench_inference.py -q -p no:cacheprovider \
+                       --benchmark-only --benchmark-json="$OUT/bench_inference.json" --bench-models "$MODELS" ;;
         roofline) stage roofline "$PY" benchmarks/roofline.py "$OUT/roofline" --models "$MODELS" ;;
         bench) stage bench bench_cli ;;
         summary) summary ;;
-        *) echo "unknown stage $s (expected install tests cuda sanitizer check ops models roofline bench summary)" >&2; exit 2 ;;
+        *) echo "unknown stage $s (expected install tests cuda sanitizer check ops models inference roofline bench summary)" >&2; exit 2 ;;
     esac
 done
 
