@@ -118,7 +118,10 @@ def _fold_affine(model: nn.Module, stem_path: str, a: Tensor, b: Tensor, input_h
         return "separate"
     with torch.no_grad():
         conv.weight.copy_((w64 * a.view(1, -1, 1, 1)).to(conv.weight))
-        new_bias = (bias + interior).to(device=conv.weight.device, dtype=conv.weight.dtype)
+        # float32 for half-precision weights: the fused layers fold the bias into the shift in float32
+        bias_dtype = conv.bias.dtype if conv.bias is not None else (
+            torch.float32 if conv.weight.dtype in (torch.float16, torch.bfloat16) else conv.weight.dtype)
+        new_bias = (bias + interior).to(device=conv.weight.device, dtype=bias_dtype)
         if conv.bias is None:
             conv.bias = nn.Parameter(new_bias, requires_grad=False)
         else:

@@ -114,7 +114,9 @@ def test_bfloat16_example_means_autocast():
         opt = optimize_for_inference(model, x.bfloat16())
         out = opt(x.bfloat16())
     assert out.dtype == torch.bfloat16
-    assert opt.model.conv1.conv.weight.dtype == torch.bfloat16 and opt.model.conv1.bn.running_var.dtype == torch.float32
+    conv1 = opt.model.conv1
+    assert conv1.conv.weight.dtype == torch.bfloat16  # pre-cast; the folded bias and BN stay float32
+    assert conv1.conv.bias.dtype == torch.float32 and conv1.bn.running_var.dtype == torch.float32
     assert passes(rel_err(out, ref64), torch.bfloat16, torch_err=torch_err, interpreted=False), (
         rel_err(out, ref64), torch_err)
 
