@@ -141,18 +141,14 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
 
 
 def run_metadata(command: str) -> dict:
-    import subprocess
-
+    """Versions, host, the commit of the checkout ("-dirty" with uncommitted changes), time, command."""
     import torch
     import triton
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    from inception_core.bench.results import git_commit
+
     return {"command": command, "triton": triton.__version__, "torch": torch.__version__,
-            "host": platform.node() or "unknown", "commit": commit,
+            "host": platform.node() or "unknown", "commit": git_commit() or "unknown",
             "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 
 
@@ -176,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     archs = tuple(args.arch)
     n = len(aot.all_variants(args.full)) * len(archs)
     command = "python tools/resource_report.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    meta = run_metadata(command.strip())  # the commit of the sources compiled, taken before compiling
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         rows = list(pool.map(_compile_job, [args.full] * n, [archs] * n, range(n)))
-    md, js = write_report(rows, args.out, run_metadata(command.strip()))
+    md, js = write_report(rows, args.out, meta)
     failed = sum(1 for r in rows if r["error"])
     print(f"{len(rows)} compilations ({failed} failed) -> {md}, {js}")
     return 1 if failed else 0
