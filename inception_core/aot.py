@@ -573,7 +573,7 @@ def training_variants(full: bool = True) -> Iterator[KernelVariant]:
     for dtype, elem_size in _DTYPES.items():
         precision = "tf32" if dtype == "fp32" else "ieee"
         usable = [c for c in fwd.GPU_CONFIGS
-                  if fwd.config_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size)]
+                  if fwd.config_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size, stats=True)]
         for geometry, config in (("1x1", usable[0]), ("3x3s2", usable[-1])):
             v = _conv_variant(fwd._conv_bn_act_fwd_kernel, config, dtype, geometry, residual=False,
                               precision=precision, int64=False, layout="nhwc", fits=True)

@@ -50,7 +50,7 @@ def _next_pow2(v):
     return 1 << max(int(v) - 1, 0).bit_length()
 
 
-def config_fits(config, *, M, C, K, R, S, elem_size):
+def config_fits(config, *, M, C, K, R, S, elem_size, stats=False):
     """Whether a config is worth trying for a problem (shared memory, warps, tile size vs problem)."""
     kw = config.kwargs
     smem = config.num_stages * (kw["BLOCK_M"] * kw["BLOCK_K"] + kw["BLOCK_K"] * kw["BLOCK_N"]) * elem_size
@@ -59,8 +59,9 @@ def config_fits(config, *, M, C, K, R, S, elem_size):
     if config.num_warps > 4 and R * S != 1:
         return False
     # fp32 (TF32) tiles with more than 64 accumulators per thread run out of registers and spill
-    # (ptxas: 128x128 with 4 warps reaches 255 registers and spills on sm_80 and sm_90).
-    if elem_size == 4 and kw["BLOCK_M"] * kw["BLOCK_N"] > 64 * 32 * config.num_warps:
+    # (ptxas: 128x128 with 4 warps reaches 255 registers and spills on sm_80 and sm_90); so do fp16/bf16
+    # tiles with the STATS epilogue (128x128 with 4 warps: 176 bytes of spills on sm_80).
+    if (elem_size == 4 or stats) and kw["BLOCK_M"] * kw["BLOCK_N"] > 64 * 32 * config.num_warps:
         return False
     return (kw["BLOCK_N"] <= max(32, _next_pow2(K)) and kw["BLOCK_K"] <= max(16, _next_pow2(C))
             and kw["BLOCK_M"] <= max(32, _next_pow2(M)))
@@ -71,7 +72,7 @@ def _prune_configs(configs, named_args, **kwargs):
     M = args["N"] * args["OH"] * args["OW"]
     elem_size = args["x_ptr"].element_size()
     kept = [c for c in configs if config_fits(c, M=M, C=args["C"], K=args["K"], R=args["R"], S=args["S"],
-                                               elem_size=elem_size)]
+                                               elem_size=elem_size, stats=bool(args.get("STATS", False)))]
     if kept:
         return kept
     smallest = min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] * c.num_stages)
