@@ -2,8 +2,9 @@
 and misses across processes, corrupt entries, the environment variables, the tuning-cost counters.
 
 The cache logic runs on CPU with a stand-in autotuner (the interpreter ships one config per kernel, so
-the real kernels have nothing to tune there); one test checks the key of a real conv launch, and a
-GPU-only test checks that a second process does not tune the real kernels again.
+the shipped kernels have nothing to tune there); a small kernel under ``triton.autotune`` itself (interpreted,
+with a stand-in timer) goes through two processes; one test checks the key of a real conv launch, and a
+GPU-only test checks that a second process does not tune the shipped kernels again.
 """
 
 import json
@@ -222,6 +223,59 @@ def test_unwritable_cache_dir_warns_and_keeps_going(cache_root):
     with pytest.warns(RuntimeWarning, match="cannot write"):
         assert _launch(tuner) is tuner.configs[1]
     assert _launch(tuner) is tuner.configs[1] and tuner.tunings == 1
+
+
+_REAL_KERNEL = textwrap.dedent('''
+    import json, sys
+    import torch, triton, triton.language as tl
+    from inception_core import autotune_cache as ac
+
+    @triton.jit
+    def _scale_kernel(x_ptr, y_ptr, N, FACTOR: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < N
+        tl.store(y_ptr + offs, tl.load(x_ptr + offs, mask=mask) * FACTOR, mask=mask)
+
+    # a stand-in timer (no GPU timer under the interpreter): the config benchmarked in position
+    # `fastest` wins, so two processes disagree unless the second one reads the first one's choice
+    calls = []
+
+    def bench(fn, quantiles):
+        fn()
+        calls.append(1)
+        return [1.0 if len(calls) - 1 == int(sys.argv[1]) else 2.0] * 3
+
+    configs = [triton.Config({"BLOCK": 32}, num_warps=1), triton.Config({"BLOCK": 64}, num_warps=1)]
+    kernel = triton.autotune(configs=configs, key=["N"], do_bench=bench)(_scale_kernel)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x = torch.randn(100, device=device)
+    y = torch.full_like(x, float("nan"))
+    config = ac.launch_autotuned("scale", kernel, lambda m: (triton.cdiv(100, m["BLOCK"]),), (x, y, 100),
+                                 {"FACTOR": 2.0}, x.device)
+    print(json.dumps({"block": config.kwargs["BLOCK"], "benchmarked": len(calls),
+                      "right": bool(torch.equal(y, 2 * x)), "stats": ac.autotune_stats()}))
+''')
+
+
+def test_real_autotuner_across_processes(tmp_path):
+    # triton.autotune itself (interpreted on CPU, with a stand-in timer): tuned in the first process, read
+    # from the disk in the second, whose own timer would have picked the other config.
+    script = tmp_path / "scale.py"
+    script.write_text(_REAL_KERNEL)
+    env = {**os.environ, ac.CACHE_DIR_ENV: str(tmp_path / "cache")}
+    env.pop(ac.ENABLE_ENV, None)
+    if not torch.cuda.is_available():
+        env["TRITON_INTERPRET"] = "1"
+    runs = []
+    for fastest in ("1", "0"):
+        out = subprocess.run([sys.executable, str(script), fastest], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["right"] and first["block"] == 64 and first["benchmarked"] == 2 and first["stats"]["tuned"] == 1
+    assert second["right"] and second["block"] == 64 and second["benchmarked"] == 0
+    assert second["stats"]["disk_hits"] == 1 and second["stats"]["tuned"] == 0
 
 
 def test_key_of_a_real_conv_launch(monkeypatch, device):
