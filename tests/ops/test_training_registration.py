@@ -12,52 +12,50 @@ from inception_core.ops import avg_pool2d, conv_bn_act, conv_bn_act_train, max_p
 CL = torch.channels_last
 
 
-def _cl(*shape, requires_grad=True, dtype=torch.float32):
-    t = torch.randn(*shape, dtype=dtype).contiguous(memory_format=CL)
-    return t.requires_grad_(requires_grad)
+def _opcheck_cases(device):
+    """case id -> (op overload, args) on ``device``."""
 
+    def cl(*shape, requires_grad=True):
+        t = torch.randn(*shape, device=device).contiguous(memory_format=CL)
+        return t.requires_grad_(requires_grad)
 
-def _vec(k, requires_grad=True):
-    return (torch.rand(k) + 0.5).requires_grad_(requires_grad)
+    def vec(k, requires_grad=True):
+        return (torch.rand(k, device=device) + 0.5).requires_grad_(requires_grad)
 
-
-def _opcheck_cases():
     ops = torch.ops.inception_core
-    x, w, res = _cl(2, 8, 6, 6), _cl(12, 8, 3, 3), _cl(2, 12, 6, 6)
-    dy = _cl(2, 12, 6, 6, requires_grad=False)
-    y = torch.relu(torch.randn(2, 12, 6, 6)).contiguous(memory_format=CL)
-    mean, invstd = torch.randn(12), torch.rand(12) + 0.5
-    rm, rv = torch.zeros(12), torch.ones(12)
-    xp = _cl(2, 8, 7, 7)
-    return [
-        pytest.param(ops.conv_bn_act.default,
-                     (x, w, _vec(12), _vec(12), res, [1, 1], [1, 1], "relu", 0.3), id="conv_bn_act"),
-        pytest.param(ops.conv_bn_act_backward.default,
-                     (dy, x.detach(), w.detach(), _vec(12, False), y, [1, 1], [1, 1], "relu", 0.3,
-                      [True, True, True, True, True]), id="conv_bn_act_backward"),
-        pytest.param(ops.conv_bn_act_train.default,
-                     (x, w, _vec(12), _vec(12), rm, rv, res, [1, 1], [1, 1], "relu", 0.3, 0.1, 1e-3),
-                     id="conv_bn_act_train"),
-        pytest.param(ops.conv_bn_act_train.default,
-                     (x, w, None, None, None, None, None, [2, 2], [0, 0], "none", 1.0, 0.1, 1e-3),
-                     id="conv_bn_act_train-no-affine-no-stats"),
-        pytest.param(ops.conv_bn_act_train_backward.default,
-                     (dy, x.detach(), w.detach(), _vec(12, False), y, y, mean, invstd, [1, 1], [1, 1], "relu",
-                      0.3, [True, True, True, True, True]), id="conv_bn_act_train_backward"),
-        pytest.param(ops.max_pool2d.default, (xp, [3, 3], [2, 2], [1, 1], True), id="max_pool2d"),
-        pytest.param(ops.avg_pool2d.default, (xp, [3, 3], [1, 1], [1, 1], False, False), id="avg_pool2d"),
-        pytest.param(ops.max_pool2d_backward.default,
-                     (_cl(2, 8, 4, 4, requires_grad=False), xp.detach(), [3, 3], [2, 2], [1, 1], True),
-                     id="max_pool2d_backward"),
-        pytest.param(ops.avg_pool2d_backward.default,
-                     (_cl(2, 8, 7, 7, requires_grad=False), [2, 8, 7, 7], [3, 3], [1, 1], [1, 1], False, True),
-                     id="avg_pool2d_backward"),
-    ]
+    x, w, res = cl(2, 8, 6, 6), cl(12, 8, 3, 3), cl(2, 12, 6, 6)
+    dy = cl(2, 12, 6, 6, requires_grad=False)
+    y = torch.relu(torch.randn(2, 12, 6, 6, device=device)).contiguous(memory_format=CL)
+    mean, invstd = torch.randn(12, device=device), torch.rand(12, device=device) + 0.5
+    rm, rv = torch.zeros(12, device=device), torch.ones(12, device=device)
+    xp = cl(2, 8, 7, 7)
+    every = [True] * 5
+    return {
+        "conv_bn_act": (ops.conv_bn_act.default, (x, w, vec(12), vec(12), res, [1, 1], [1, 1], "relu", 0.3)),
+        "conv_bn_act_backward": (ops.conv_bn_act_backward.default,
+                                 (dy, x.detach(), w.detach(), vec(12, False), y, [1, 1], [1, 1], "relu", 0.3, every)),
+        "conv_bn_act_train": (ops.conv_bn_act_train.default,
+                              (x, w, vec(12), vec(12), rm, rv, res, [1, 1], [1, 1], "relu", 0.3, 0.1, 1e-3)),
+        "conv_bn_act_train-no-affine-no-stats": (
+            ops.conv_bn_act_train.default,
+            (x, w, None, None, None, None, None, [2, 2], [0, 0], "none", 1.0, 0.1, 1e-3)),
+        "conv_bn_act_train_backward": (
+            ops.conv_bn_act_train_backward.default,
+            (dy, x.detach(), w.detach(), vec(12, False), y, y, mean, invstd, [1, 1], [1, 1], "relu", 0.3, every)),
+        "max_pool2d": (ops.max_pool2d.default, (xp, [3, 3], [2, 2], [1, 1], True)),
+        "avg_pool2d": (ops.avg_pool2d.default, (xp, [3, 3], [1, 1], [1, 1], False, False)),
+        "max_pool2d_backward": (ops.max_pool2d_backward.default,
+                                (cl(2, 8, 4, 4, requires_grad=False), xp.detach(), [3, 3], [2, 2], [1, 1], True)),
+        "avg_pool2d_backward": (ops.avg_pool2d_backward.default,
+                                (cl(2, 8, 7, 7, requires_grad=False), [2, 8, 7, 7], [3, 3], [1, 1], [1, 1], False,
+                                 True)),
+    }
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
-@pytest.mark.parametrize("op,args", _opcheck_cases())
-def test_opcheck(op, args, backend):
+@pytest.mark.parametrize("case", list(_opcheck_cases("cpu")))
+def test_opcheck(case, backend, device):
+    op, args = _opcheck_cases(device)[case]
     with inception_core.backend(backend):
         torch.library.opcheck(op, args)
 
