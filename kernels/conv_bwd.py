@@ -181,9 +181,10 @@ def _conv_bwd_dw_kernel(
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_m = offs_m < K
     mask_n = offs_n < C
-    p_start = split * P_PER_SPLIT
     if USE_INT64:
-        p_start = p_start.to(tl.int64)
+        p_start = split.to(tl.int64) * P_PER_SPLIT
+    else:
+        p_start = split * P_PER_SPLIT
     p_end = tl.minimum(p_start + P_PER_SPLIT, P)
     ohw = OH * OW
 

@@ -243,6 +243,21 @@ def test_triton_is_deterministic(device):
         assert torch.equal(a, b), name
 
 
+def test_int64_offsets_give_the_same_bits(device, monkeypatch):
+    """The int64 offset paths (tensors >= 2**31 elements) forced on for small tensors: identical results."""
+    import sys
+
+    twin, x, res, grad_y = _make(24, 40, (3, 3), (2, 2), (1, 1), (7, 7), torch.float32, device)
+    y32, g32, s32 = _ours("triton", twin, x, res, grad_y, torch.float32, res_scale=0.3)
+    for module in ("inception_core.ops.conv_bn_act", "inception_core.ops.conv_bn_act_train",
+                   "inception_core.ops.conv_backward"):
+        monkeypatch.setattr(sys.modules[module], "_INT32_LIMIT", 0)
+    y64, g64, s64 = _ours("triton", twin, x, res, grad_y, torch.float32, res_scale=0.3)
+    assert torch.equal(y32, y64) and torch.equal(s32[0], s64[0]) and torch.equal(s32[1], s64[1])
+    for name, a, b in zip(NAMES, g32, g64, strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_bad_arguments(device):
     x = torch.randn(2, 4, 5, 5, device=device)
     w = torch.randn(6, 4, 3, 3, device=device)
