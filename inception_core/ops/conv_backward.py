@@ -15,10 +15,13 @@ The torch backend composes stock ops (``aten.convolution_backward`` for step 2).
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from inception_core.backends import backend_for
 
 __all__ = [
     "conv_grads",
@@ -28,9 +31,26 @@ __all__ = [
     "no_autocast",
     "pointwise_backward",
     "pointwise_backward_ref",
+    "training_backend",
 ]
 
 _INT32_LIMIT = 2**31 - 1
+
+
+_warned_cuda: set[str] = set()
+
+
+def training_backend(x: Tensor, op: str) -> str:
+    """"triton" or "torch" for a training / backward op on x. The cuda backend has no training kernels:
+    those calls run on the torch ops, with a one-time warning that says so."""
+    chosen = backend_for(x, op)
+    if chosen == "cuda":
+        if op not in _warned_cuda:
+            _warned_cuda.add(op)
+            warnings.warn(f"inception_core: the cuda backend has no {op} kernel; running {op} on the torch "
+                          "reference ops", RuntimeWarning, stacklevel=3)
+        return "torch"
+    return chosen
 
 
 def no_autocast(t: Tensor):

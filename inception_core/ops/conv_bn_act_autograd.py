@@ -13,7 +13,6 @@ import torch
 from torch import Tensor
 
 from inception_core import backends
-from inception_core.backends import backend_for
 from inception_core.ops import conv_backward as cb
 from inception_core.ops.conv_bn_act import _conv_bn_act_op
 
@@ -29,7 +28,7 @@ def _conv_bn_act_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, scale: T
                              stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
                              output_mask: Sequence[bool]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     need_x, need_w, need_scale, need_shift, need_res = output_mask
-    backend = backend_for(x, "conv_bn_act")
+    backend = cb.training_backend(x, "conv_bn_act_backward")
     with cb.no_autocast(x):
         need_cb = need_scale or need_shift
         conv_out = cb.recompute_conv(backend, x, weight, stride, padding) if need_scale else None

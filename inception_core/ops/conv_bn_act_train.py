@@ -135,7 +135,7 @@ def _conv_bn_act_train_op(x: Tensor, weight: Tensor, gamma: Tensor | None, beta:
     args = (x, weight, gamma, beta, running_mean, running_var, residual, tuple(stride), tuple(padding), act,
             res_scale, momentum_factor, eps)
     with cb.no_autocast(x):
-        if backend_for(x, "conv_bn_act_train") == "triton":
+        if cb.training_backend(x, "conv_bn_act_train") == "triton":
             return launch_conv_bn_act_train_triton(*args)
         return _forward_torch(*args)
 
@@ -162,7 +162,7 @@ def _conv_bn_act_train_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, ga
                                    stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
                                    output_mask: Sequence[bool]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     need_x, need_w, need_gamma, need_beta, need_res = output_mask
-    backend = backend_for(x, "conv_bn_act_train")
+    backend = cb.training_backend(x, "conv_bn_act_train_backward")
     with cb.no_autocast(x):
         gc, g_gamma, g_beta, g_res = cb.pointwise_backward(
             backend, grad_y.to(x.dtype), y, conv_out, gamma, mean, invstd, act, res_scale, True, need_res)

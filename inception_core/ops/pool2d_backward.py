@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from inception_core import backends
-from inception_core.backends import backend_for
 from inception_core.ops import conv_backward as cb
 from inception_core.ops.pool2d import _avg_pool2d_op, _max_pool2d_op
 
@@ -73,7 +72,7 @@ def launch_pool2d_backward_triton(grad_y: Tensor, x: Tensor | None, x_size: Sequ
 def _max_pool2d_backward_op(grad_y: Tensor, x: Tensor, kernel_size: Sequence[int], stride: Sequence[int],
                             padding: Sequence[int], ceil_mode: bool) -> Tensor:
     with cb.no_autocast(x):
-        if backend_for(x, "max_pool2d") == "triton":
+        if cb.training_backend(x, "max_pool2d_backward") == "triton":
             return launch_pool2d_backward_triton(grad_y.to(x.dtype), x, x.shape, kernel_size, stride, padding,
                                                  True, True)
         return max_pool2d_backward_ref(grad_y.to(x.dtype), x, kernel_size, stride, padding, ceil_mode)
@@ -89,7 +88,7 @@ def _avg_pool2d_backward_op(grad_y: Tensor, x_size: Sequence[int], kernel_size: 
                             stride: Sequence[int], padding: Sequence[int], ceil_mode: bool,
                             count_include_pad: bool) -> Tensor:
     with cb.no_autocast(grad_y):
-        if backend_for(grad_y, "avg_pool2d") == "triton":
+        if cb.training_backend(grad_y, "avg_pool2d_backward") == "triton":
             return launch_pool2d_backward_triton(grad_y, None, x_size, kernel_size, stride, padding, False,
                                                  count_include_pad)
         return avg_pool2d_backward_ref(grad_y, x_size, kernel_size, stride, padding, ceil_mode, count_include_pad)
