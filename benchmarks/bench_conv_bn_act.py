@@ -120,14 +120,11 @@ def _problem(case: Case, cfg, dtype: torch.dtype) -> dict:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("case", CASES, ids=[c.label.replace(" ", "_") for c in CASES])
-def test_conv_bn_act(measure, check_error, cfg, case: Case, provider: str, dtype_name: str):
+def test_conv_bn_act(measure, check_error, require_provider, cfg, case: Case, provider: str, dtype_name: str):
     dtype = DTYPES[dtype_name]
     ours = provider in ("triton", "cuda", "torch")
     interpreted = provider == "triton" and backends.interpreter_enabled()
-    if provider == "triton" and (reason := backends.triton_status(cfg.device)) is not None:
-        pytest.skip(f"triton backend unavailable here: {reason}")
-    if provider == "cuda" and "cuda" not in backends.AVAILABLE_BACKENDS:
-        pytest.skip("the CUDA C++ backend is not part of this build of inception_core")
+    require_provider(provider)
     p = _problem(case, cfg, dtype)
     k, offset = case.shape.out_channels, case.cat[1] if case.cat else 0
 

@@ -1,4 +1,5 @@
-"""The six networks, inference and a training step, at their native input sizes.
+"""The six networks, inference and a training step, at their native input sizes (on a CPU: the smallest
+sizes their references accept).
 
 Providers (``inception_core.bench.ModelRunner``; both sides hold the same random weights):
     inception_core  ``inception_core.convert(reference)`` on its backend (triton on CUDA, torch on a
@@ -17,6 +18,7 @@ import pytest
 import torch
 
 from inception_core import bench
+from inception_core.shapes import NATIVE_INPUT
 from inception_core.testing import rel_err
 
 # fp32 on a GPU runs TF32 convolutions (torch's default), so its error is TF32's, measured as eager's
@@ -24,19 +26,22 @@ _TOL = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 2e-2}
 
 
 @pytest.fixture(scope="session")
-def pairs():
-    """network -> ModelPair (or the reason it cannot be built), built once per session."""
-    cache: dict[str, bench.ModelPair | str] = {}
+def pairs(cfg):
+    """(network, mode) -> ModelPair (or the reason it cannot be built), built once per session: at the native
+    input size on a GPU, at the smallest size the reference accepts in that mode on a CPU."""
+    cache: dict[tuple[str, int], bench.ModelPair | str] = {}
 
-    def get(name: str) -> bench.ModelPair:
-        if name not in cache:
+    def get(name: str, mode: str) -> bench.ModelPair:
+        size = NATIVE_INPUT[name] if cfg.on_gpu else bench.SMALLEST_INPUT[name][mode]
+        key = (name, size)
+        if key not in cache:
             try:
-                cache[name] = bench.build_pair(name)
+                cache[key] = bench.build_pair(name, input_size=size)
             except bench.ReferenceUnavailable as exc:
-                cache[name] = str(exc)
-        if isinstance(cache[name], str):
-            pytest.skip(cache[name])
-        return cache[name]
+                cache[key] = str(exc)
+        if isinstance(cache[key], str):
+            pytest.skip(cache[key])
+        return cache[key]
 
     return get
 
@@ -67,8 +72,9 @@ def yardsticks(cfg):
 def _cpu_skip(cfg, network: str, mode: str, dtype_name: str, provider: str) -> str | None:
     if cfg.on_gpu:
         return None
-    if mode == "train" and dtype_name == "fp16":
-        return "fp16 convolution backward has no fast CPU kernels (a step takes ~25x fp32): fp16 training runs on CUDA"
+    if mode == "train" and dtype_name != "fp32":
+        return (f"{dtype_name} training on a CPU: slow convolution backward kernels there (fp16 ~25x fp32); skipped to "
+                "keep the CPU smoke run short, low-precision training runs on CUDA")
     if provider == "compiled" and not cfg.cpu_compile and (network, mode, dtype_name) != ("googlenet", "infer", "fp32"):
         return ("torch.compile of a whole network takes 20-60 s on a CPU: only GoogLeNet fp32 inference is "
                 "compiled here by default (--bench-cpu-compile compiles every case)")
@@ -80,7 +86,7 @@ def _cpu_skip(cfg, network: str, mode: str, dtype_name: str, provider: str) -> s
 def test_model(measure, check_error, cfg, pairs, yardsticks, network: str, mode: str, dtype_name: str, provider: str):
     if (reason := _cpu_skip(cfg, network, mode, dtype_name, provider)) is not None:
         pytest.skip(reason)
-    pair = pairs(network)
+    pair = pairs(network, mode)
     truth, eager_error = yardsticks
     dtype = bench.DTYPES[dtype_name]
     batch = cfg.infer_batch if mode == "infer" else cfg.train_batch

@@ -71,14 +71,11 @@ def _eager(s: PoolShape, kind: str, kernel, stride, padding):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("case", CASES, ids=[c.label.replace(" ", "_") for c in CASES])
-def test_pool2d(measure, check_error, cfg, case: Case, provider: str, dtype_name: str):
+def test_pool2d(measure, check_error, require_provider, cfg, case: Case, provider: str, dtype_name: str):
     dtype = DTYPES[dtype_name]
     ours = provider in ("triton", "cuda", "torch")
     interpreted = provider == "triton" and backends.interpreter_enabled()
-    if provider == "triton" and (reason := backends.triton_status(cfg.device)) is not None:
-        pytest.skip(f"triton backend unavailable here: {reason}")
-    if provider == "cuda" and "cuda" not in backends.AVAILABLE_BACKENDS:
-        pytest.skip("the CUDA C++ backend is not part of this build of inception_core")
+    require_provider(provider)
     s = case.shape
     hw = s.in_hw
     if not cfg.on_gpu:

@@ -30,7 +30,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import inception_core  # noqa: E402
-from inception_core import bench, kernels  # noqa: E402,F401  (kernels: decorated under the setting above)
+from inception_core import backends, bench, kernels  # noqa: E402,F401  (kernels: decorated under the setting above)
 
 ON_GPU = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
@@ -124,6 +124,17 @@ def check_error() -> Callable[..., None]:
     assertion: the suite is also a smoke test); a reference provider (eager, compiled) that does not
     gets a warning: a finding about the baseline, not a bug of ours."""
     return _check_error
+
+
+@pytest.fixture
+def require_provider(cfg: BenchConfig) -> Callable[[str], None]:
+    """``require_provider(provider)``: skip the case, with the reason, when one of our backends cannot run
+    on this device (eager and compiled always can)."""
+    def require(provider: str) -> None:
+        if provider in backends.AVAILABLE_BACKENDS and (reason := backends.backend_status(provider, cfg.device)):
+            pytest.skip(f"{provider} backend unavailable here: {reason}")
+
+    return require
 
 
 @pytest.fixture
