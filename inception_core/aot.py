@@ -609,7 +609,7 @@ def training_variants(full: bool = True) -> Iterator[KernelVariant]:
                                   ACC_FP64=False, USE_INT64=False, **config.kwargs)
                 yield _training_variant(kernel, geometry, fn, signature, constexprs, aligned, config, dtype, True)
     # pointwise and reduction kernels (fixed tiles, no tensor cores)
-    for dtype in dtypes if full else ["fp16", "bf16"]:
+    for dtype in dtypes if full else ["bf16"]:
         ptr = "*" + dtype
         f32 = "*fp32"
         sig = {"part_ptr": f32, "dw_ptr": ptr, **{n: "i32" for n in ("SPLITS", "TOTAL", "C", "R", "S",
