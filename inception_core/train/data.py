@@ -3,6 +3,7 @@ resumable sampling order (a DistributedSampler, optionally skipping the batches 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ class SyntheticImages(Dataset):
             raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
         self.num_samples, self.num_classes, self.image_size = num_samples, num_classes, image_size
         self.seed, self.noise = seed, noise
-        self._split_offset = 0 if split == "train" else 1 << 40
+        self.split = split
         gen = torch.Generator().manual_seed(seed)
         grids = torch.randn(num_classes, 3, 4, 4, generator=gen)
         self.patterns = F.interpolate(grids, size=(image_size, image_size), mode="bilinear", align_corners=False)
@@ -44,10 +45,15 @@ class SyntheticImages(Dataset):
     def __len__(self) -> int:
         return self.num_samples
 
+    def _item_seed(self, index: int) -> int:
+        # torch's CPU generator keeps 32 bits of a seed: hash (seed, split, index) into them
+        key = f"{self.seed}/{self.split}/{index}".encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not 0 <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for {self.num_samples} samples")
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self._split_offset + index)
+        gen = torch.Generator().manual_seed(self._item_seed(index))
         label = int(torch.randint(self.num_classes, (), generator=gen))
         contrast = 0.5 + torch.rand((), generator=gen)
         max_shift = max(1, self.image_size // 4)
