@@ -122,6 +122,13 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
                      f"{max((r['regs_per_thread'] for r in ok), default=0)} | "
                      f"{max((r['shared_bytes'] for r in ok), default=0)} | {aot.SMEM_PER_BLOCK_OPTIN[arch]} | "
                      f"{sum(r['wgmma'] for r in ok)} | {sum(r['mma_sync'] for r in ok)} |")
+    spilling = [r for r in rows if not r["error"] and (r["spill_store_bytes"] or r["spill_load_bytes"])]
+    if spilling:
+        lines += ["", "Spilling variants (registers, spill stores/loads in bytes):", ""]
+        for arch in archs:
+            names = [f"`{r['variant']}` ({r['regs_per_thread']}, {r['spill_store_bytes']}/{r['spill_load_bytes']})"
+                     for r in sorted(spilling, key=lambda r: r["variant"]) if r["arch"] == arch]
+            lines.append(f"- sm_{arch}: " + ("; ".join(names) if names else "none"))
     for arch in archs:
         lines += ["", f"## sm_{arch}", "",
                   "| kernel | config | dtype | geometry | regs/thread | spill st/ld B | shared B | wgmma | mma.sync "
