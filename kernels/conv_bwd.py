@@ -1,10 +1,10 @@
 """Convolution backward as implicit GEMMs over strided (NHWC-fast) tensors: dgrad and split-K wgrad.
 
 dgrad: M = N*H*W input pixels, N = C, reduction over (R, S, K-blocks); a tap reads the output pixel
-((h + pad - r) / stride, ...) when that divides exactly, so stride-2 layers mask 3 of 4 taps (simple,
-not the fastest). wgrad: M = K, N = C, one (r, s) per grid column, reduction over N*OH*OW pixels split
-into a shape-determined number of chunks written to an fp32 buffer and summed in a fixed order
-(deterministic, no atomics). Same block-size limits as the forward (tl.dot needs >= 16 per dimension).
+((h + pad - r) / stride, ...), and strided layers run one grid column per stride phase so that only the
+taps that divide exactly are visited. wgrad: M = K, N = C, one (r, s) per grid column, reduction over
+N*OH*OW pixels split into a shape-determined number of chunks written to an fp32 buffer and summed in a
+fixed order (deterministic, no atomics). Same block-size limits as the forward (tl.dot needs >= 16 per dimension).
 """
 
 import triton
@@ -88,10 +88,21 @@ def _conv_bwd_dx_kernel(
     INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr, ACC_FP64: tl.constexpr, USE_INT64: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    """dx[n, c, h, w] = sum over (r, s, k) of dy[n, k, oh, ow] * w[k, c, r, s], oh*STRIDE_H = h + PAD_H - r."""
-    M = N * H * W
+    """dx[n, c, h, w] = sum over (r, s, k) of dy[n, k, oh, ow] * w[k, c, r, s], oh*STRIDE_H = h + PAD_H - r.
+
+    Grid axis 1 is the stride phase (h % STRIDE_H, w % STRIDE_W): the pixels of one phase receive
+    gradient only from the taps r = r0 (mod STRIDE_H), s = s0 (mod STRIDE_W), so a program loops over
+    those taps alone (a 3x3 stride-2 layer runs 1 to 4 taps per pixel, not 9 masked ones).
+    """
     pid = tl.program_id(0)
-    num_pid_m = tl.cdiv(M, BLOCK_M)
+    phase = tl.program_id(1)
+    ph = phase // STRIDE_W
+    pw = phase - ph * STRIDE_W
+    hp = (H - ph + STRIDE_H - 1) // STRIDE_H  # pixels of this phase per column / row
+    wp = (W - pw + STRIDE_W - 1) // STRIDE_W
+    M = N * hp * wp
+    # Every phase decodes pid over the largest phase's tile count (phase 0), masking its own extent.
+    num_pid_m = tl.cdiv(N * ((H + STRIDE_H - 1) // STRIDE_H) * ((W + STRIDE_W - 1) // STRIDE_W), BLOCK_M)
     num_pid_n = tl.cdiv(C, BLOCK_N)
     num_pid_in_group = GROUP_M * num_pid_n
     group_id = pid // num_pid_in_group
@@ -106,38 +117,32 @@ def _conv_bwd_dx_kernel(
     offs_k = tl.arange(0, BLOCK_K)
     mask_m = offs_m < M
     mask_n = offs_n < C
-    hw = H * W
-    n_idx = offs_m // hw
-    pix = offs_m % hw
-    ih = pix // W
-    iw = pix % W
+    hwp = hp * wp
+    n_idx = offs_m // hwp
+    pix = offs_m % hwp
+    ih = ph + (pix // wp) * STRIDE_H
+    iw = pw + (pix % wp) * STRIDE_W
     dy_rows = dy_ptr + n_idx * stride_dyn
     w_cols = w_ptr + offs_n * stride_wc
+    r0 = (ph + PAD_H) % STRIDE_H
+    s0 = (pw + PAD_W) % STRIDE_W
+    taps_r = (R - r0 + STRIDE_H - 1) // STRIDE_H
+    taps_s = (S - s0 + STRIDE_W - 1) // STRIDE_W
 
     if ACC_FP64:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float64)
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     num_kb = tl.cdiv(K, BLOCK_K)
-    for step in range(0, R * S * num_kb):
+    for step in range(0, taps_r * taps_s * num_kb):
         rs = step // num_kb
         k0 = (step - rs * num_kb) * BLOCK_K
-        r = rs // S
-        s = rs - r * S
-        th = ih + PAD_H - r
-        tw = iw + PAD_W - s
-        ok = mask_m & (th >= 0) & (tw >= 0)
-        if STRIDE_H == 1:
-            oh = th
-        else:
-            oh = th // STRIDE_H
-            ok = ok & (th - oh * STRIDE_H == 0)
-        if STRIDE_W == 1:
-            ow = tw
-        else:
-            ow = tw // STRIDE_W
-            ok = ok & (tw - ow * STRIDE_W == 0)
-        ok = ok & (oh < OH) & (ow < OW)
+        tr = rs // taps_s
+        r = r0 + tr * STRIDE_H
+        s = s0 + (rs - tr * taps_s) * STRIDE_W
+        oh = (ih + PAD_H - r) // STRIDE_H  # an exact division: r was chosen so
+        ow = (iw + PAD_W - s) // STRIDE_W
+        ok = mask_m & (ih + PAD_H - r >= 0) & (iw + PAD_W - s >= 0) & (oh < OH) & (ow < OW)
         kk = k0 + offs_k
         k_ok = kk < K
         a = tl.load(dy_rows[:, None] + oh[:, None] * stride_dyh + ow[:, None] * stride_dyw + kk[None, :] * stride_dyk,

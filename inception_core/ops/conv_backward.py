@@ -217,10 +217,10 @@ def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, 
         if need_x:
             gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
             args = (grad_c, weight, gx, n, c, h, w, k, oh, ow, *grad_c.stride(), *weight.stride(), *gx.stride())
-            m = n * h * w
+            m = n * _cdiv(h, stride[0]) * _cdiv(w, stride[1])  # pixels of the largest stride phase
 
             def grid_dx(meta):
-                return (_cdiv(m, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]),)
+                return (_cdiv(m, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]), stride[0] * stride[1])
 
             _launch(kmod.conv_bwd_dx_kernel, kmod._conv_bwd_dx_kernel, grid_dx, args, geometry, dx_config)
         if need_w:

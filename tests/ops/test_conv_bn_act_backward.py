@@ -119,6 +119,8 @@ def test_residual_up_projection(backend, act, device):
         pytest.param(2, 35, 17, (3, 3), (2, 2), (0, 0), (7, 9), "channels_last", id="odd-channels-stride2-valid"),
         pytest.param(3, 32, 48, (3, 3), (1, 1), (1, 1), (1, 1), "channels_last", id="1x1-spatial"),
         pytest.param(2, 24, 40, (3, 3), (2, 1), (0, 1), (7, 6), "nchw", id="nchw-mixed-stride"),
+        pytest.param(2, 16, 24, (1, 1), (2, 2), (0, 0), (7, 6), "channels_last", id="1x1-stride2-untouched-phases"),
+        pytest.param(2, 16, 24, (5, 5), (3, 2), (2, 1), (10, 9), "channels_last", id="stride3x2-5x5-phases"),
     ],
 )
 def test_edge_cases(n, c, k, kernel, stride, padding, hw, layout, backend, device):
