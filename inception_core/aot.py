@@ -562,7 +562,8 @@ def training_variants(full: bool = True) -> Iterator[KernelVariant]:
     """Compilation units of the training kernels: the conv forward with its STATS epilogue (BN batch
     statistics), dgrad / wgrad (kernels/conv_bwd.py, every GPU config), the BatchNorm and pooling
     backward kernels (fixed tiles). channels_last tensors, C and K multiples of 16. ``full`` gives every
-    dgrad / wgrad config every dtype and geometry class; the CI set cycles them."""
+    dgrad / wgrad config every dtype and geometry class and the fixed-tile kernels every dtype; the CI set
+    cycles dtype and geometry over the configs and compiles the fixed-tile kernels in bf16."""
     from inception_core.kernels import batch_norm as bn
     from inception_core.kernels import conv_bn_act as fwd
     from inception_core.kernels import conv_bwd, pool2d_bwd
