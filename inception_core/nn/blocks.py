@@ -134,7 +134,7 @@ class ScaledResidualBlock(ConcatBlock):
 
     Subclasses build the branches and the up-projection ``self.conv2d`` (an ``nn.Conv2d`` with bias,
     no BatchNorm) and set ``self.out_channels`` to the branches' concatenated channel count. The
-    scaled residual add and the activation run in the up-projection's epilogue on the fused path.
+    scaled residual add and the activation run in the up-projection's epilogue, in every mode.
     ``relu=False`` is the last block of the network (scale 1.0, no activation).
     """
 
@@ -148,10 +148,7 @@ class ScaledResidualBlock(ConcatBlock):
     def forward(self, x: Tensor) -> Tensor:
         branches = self.concat(x)
         act = "relu" if self.relu else "none"
-        if self.fused(x):
-            return icf.conv_bn_act(branches, self.conv2d, None, act, residual=x, res_scale=self.scale)
-        out = self.conv2d(branches) * self.scale + x
-        return torch.relu(out) if self.relu else out
+        return icf.conv_bn_act(branches, self.conv2d, None, act, residual=x, res_scale=self.scale)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}" + ("" if self.relu else ", relu=False")

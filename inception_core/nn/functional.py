@@ -1,11 +1,15 @@
 """Functional forms of the fused layers, over torch modules (so checkpoints keep torch's keys).
 
-Each function picks one of two paths per call:
-  fused: eval mode and no gradient needed -> BatchNorm folded into the conv's epilogue, one
-      ``inception_core.ops`` call on the configured backend, writing into a channel slice if asked.
-  torch: training mode, or autograd needs a graph -> the stock modules (conv, BatchNorm with batch
-      statistics, ReLU), exactly what torchvision/timm run. The fused training kernels replace this
-      path in a later version.
+Every call runs ``inception_core.ops`` on the configured backend; what it runs depends on the mode:
+  eval, no gradient: BatchNorm folded into the conv's epilogue (cached), one fused kernel that can write
+      straight into a channel slice of a block output.
+  eval with gradients (fine-tuning with frozen BatchNorm): the same fused op, differentiable, with the
+      folded scale/shift computed from the BatchNorm parameters inside the autograd graph.
+  training (BatchNorm with batch statistics): ``ops.conv_bn_act_train``, which computes the batch
+      statistics in the conv's epilogue and updates ``running_mean``/``running_var``/``num_batches_tracked``
+      exactly as ``torch.nn.BatchNorm2d`` does.
+The stock modules run only where no fused op applies (grouped or dilated convs, SyncBatchNorm or another
+normalisation layer, eval-mode BatchNorm without running statistics).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ _ACTS = ("relu", "none")
 
 
 def needs_autograd(x: Tensor, module: nn.Module | None = None) -> bool:
-    """Whether this call must record an autograd graph (the fused ops are forward-only for now)."""
+    """Whether this call must record an autograd graph (then no slice write into a shared buffer)."""
     if not torch.is_grad_enabled():
         return False
     if x.requires_grad:
@@ -96,10 +100,78 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype):
     return value
 
 
+def _conv_supported(conv: nn.Conv2d) -> bool:
+    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str))
+
+
 def _can_fuse_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> bool:
-    if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+    """Whether eval-mode ``bn(conv(x))`` folds into one fused conv (running statistics present)."""
+    if not _conv_supported(conv):
         return False
-    return bn is None or (bn.track_running_stats and bn.running_mean is not None)
+    return bn is None or (isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats and bn.running_mean is not None)
+
+
+def _stock(x: Tensor, conv: nn.Conv2d, bn: nn.Module | None, act: str, residual: Tensor | None, res_scale: float,
+           out: Tensor | None, out_offset: int) -> Tensor:
+    y = conv(x)
+    if bn is not None:
+        y = bn(y)
+    if residual is not None:
+        y = y * res_scale + residual
+    if act == "relu":
+        y = F.relu(y)
+    if out is not None:
+        return out.narrow(1, out_offset, y.shape[1]).copy_(y)
+    return y
+
+
+def _momentum_factor(bn: nn.BatchNorm2d) -> float:
+    """The running-statistics factor of this training step, with ``num_batches_tracked`` incremented, exactly
+    as ``torch.nn.BatchNorm2d.forward`` computes it."""
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:  # cumulative moving average
+            factor = 1.0 / float(bn.num_batches_tracked)
+    return factor
+
+
+def _conv_bn_train(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, act: str, residual: Tensor | None,
+                   res_scale: float, dtype: torch.dtype) -> Tensor:
+    """Training-mode BatchNorm (batch statistics) on the fused training op; differentiable."""
+    factor = _momentum_factor(bn)
+    running = bn.track_running_stats and bn.running_mean is not None
+    beta = bn.bias
+    if conv.bias is not None:
+        # batch statistics cancel a conv bias in the output; only running_mean sees it (below). The bias joins
+        # the graph through beta with weight 0, so it gets the (zero) gradient stock BatchNorm gives it.
+        beta = (bn.bias if bn.bias is not None else 0.0) + conv.bias * 0.0
+    y = ops.conv_bn_act_train(x.to(dtype), conv.weight.to(dtype), bn.weight, beta,
+                              bn.running_mean if running else None, bn.running_var if running else None,
+                              momentum_factor=factor, eps=bn.eps, stride=conv.stride, padding=conv.padding,
+                              act=act, residual=None if residual is None else residual.to(dtype),
+                              res_scale=res_scale)
+    if running and conv.bias is not None:
+        with torch.no_grad():
+            bn.running_mean.add_(conv.bias.detach().to(bn.running_mean.dtype), alpha=factor)
+    return y
+
+
+def _fold_bn_differentiable(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[Tensor | None, Tensor | None]:
+    """``fold_bn`` inside the autograd graph: gradients reach gamma, beta and the conv bias."""
+    dtype = torch.float64 if conv.weight.dtype == torch.float64 else torch.float32
+    if bn is None:
+        return None, None if conv.bias is None else conv.bias.to(dtype)
+    scale = torch.rsqrt(bn.running_var.to(dtype) + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.to(dtype)
+    shift = -bn.running_mean.to(dtype) * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.to(dtype)
+    if conv.bias is not None:
+        shift = shift + conv.bias.to(dtype) * scale
+    return scale, shift
 
 
 def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, act: str = "relu", *,
@@ -107,51 +179,54 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
                 out_offset: int = 0) -> Tensor:
     """``act(residual + res_scale * bn(conv(x)))`` with the parameters of ``conv`` and ``bn``.
 
-    Fused (one kernel, BN folded, cached) in eval mode when no gradient is needed; otherwise the
-    stock modules. ``out``/``out_offset`` write the result into a channel slice of a channels_last
-    buffer and return the slice. Result: (N, K, OH, OW), channels_last on the fused path, dtype
-    ``compute_dtype(x)``.
+    Eval without gradients: one fused kernel (BN folded, cached). Eval with gradients: the same op,
+    differentiable. BatchNorm in training mode: ``ops.conv_bn_act_train`` (batch statistics, running
+    statistics updated as torch does). ``out``/``out_offset`` write the result into a channel slice of a
+    channels_last buffer and return the slice (with gradients: a differentiable copy into the slice).
+    Result: (N, K, OH, OW), channels_last on the fused ops, dtype ``compute_dtype(x)``.
     """
     if act not in _ACTS:
         raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
-    training = conv.training or (bn is not None and bn.training)
-    grads = needs_autograd(x, conv) or (bn is not None and needs_autograd(x, bn))
-    if training or grads or not _can_fuse_conv(conv, bn):
-        y = conv(x)
-        if bn is not None:
-            y = bn(y)
-        if residual is not None:
-            y = y * res_scale + residual
-        if act == "relu":
-            y = F.relu(y)
-        if out is not None:
-            return out.narrow(1, out_offset, y.shape[1]).copy_(y)
-        return y
+    batch_stats = bn is not None and (bn.training or bn.running_mean is None)
+    if not _conv_supported(conv) or (bn is not None and not isinstance(bn, nn.BatchNorm2d)) or (
+            batch_stats and not bn.training):
+        return _stock(x, conv, bn, act, residual, res_scale, out, out_offset)
     dtype = compute_dtype(x)
-    weight, scale, shift = _folded(conv, bn, dtype)
+    if batch_stats:
+        y = _conv_bn_train(x, conv, bn, act, residual, res_scale, dtype)
+        return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
     if residual is not None:
         residual = residual.to(dtype)
+    if needs_autograd(x, conv) or (bn is not None and needs_autograd(x, bn)) or (
+            residual is not None and torch.is_grad_enabled() and residual.requires_grad):
+        scale, shift = _fold_bn_differentiable(conv, bn)
+        y = ops.conv_bn_act(x.to(dtype), conv.weight.to(dtype), scale, shift, stride=conv.stride,
+                            padding=conv.padding, act=act, residual=residual, res_scale=res_scale)
+        return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
+    weight, scale, shift = _folded(conv, bn, dtype)
     return ops.conv_bn_act(x.to(dtype), weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
                            residual=residual, res_scale=res_scale, out=out, out_offset=out_offset)
 
 
+def _into(y: Tensor, out: Tensor | None, out_offset: int) -> Tensor:
+    return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
+
+
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, *, out: Tensor | None = None,
                out_offset: int = 0) -> Tensor:
-    """``torch.nn.functional.max_pool2d`` on the fused op when no gradient is needed; writes into a channel
-    slice of ``out`` when given."""
+    """``torch.nn.functional.max_pool2d`` on the fused op (differentiable); writes into a channel slice of
+    ``out`` when given (directly without gradients, by a differentiable copy with them)."""
     if needs_autograd(x):
-        y = F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)
-        return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
+        return _into(ops.max_pool2d(x, kernel_size, stride, padding, ceil_mode), out, out_offset)
     return ops.max_pool2d(x, kernel_size, stride, padding, ceil_mode, out=out, out_offset=out_offset)
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
-    """``torch.nn.functional.avg_pool2d`` on the fused op when no gradient is needed; writes into a channel
-    slice of ``out`` when given."""
+    """``torch.nn.functional.avg_pool2d`` on the fused op (differentiable); writes into a channel slice of
+    ``out`` when given (directly without gradients, by a differentiable copy with them)."""
     if needs_autograd(x):
-        y = F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
-        return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
+        return _into(ops.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad), out, out_offset)
     return ops.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, out=out,
                           out_offset=out_offset)
 
