@@ -3,8 +3,9 @@ second process launches it without tuning again.
 
 Why not ``triton.autotune(cache_results=True)``: its key (Triton's version and source hash, the target's
 architecture, the kernel source, the autotune key values and argument dtypes) names neither the device
-model (an H100 PCIe and an H200 share sm_90) nor torch's or inception_core's versions, a corrupt entry
-raises in ``json.load``, the entries live in Triton's compile cache, and it reports no tuning cost.
+model (an H100 PCIe and an H200 share sm_90) nor torch's or inception_core's versions, nor the constexpr
+flags outside the key; a corrupt entry raises in ``json.load``; the entries live in Triton's compile cache;
+and its tuning cost is visible only through a process-wide listener (``triton.knobs.autotuning.listener``).
 
 One JSON file per entry: ``<cache dir>/<kernel>/<sha256 of the key>.json``, holding the key itself
 (checked on load), the chosen config and the seconds spent tuning. Writes go to a temporary file in the
