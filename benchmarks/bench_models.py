@@ -3,7 +3,7 @@ sizes their references accept).
 
 Providers (``inception_core.bench.ModelRunner``; both sides hold the same random weights):
     inception_core  ``inception_core.convert(reference)`` on its backend (triton on CUDA, torch on a
-                    CPU); training runs the stock torch layers until the fused training kernels land
+                    CPU); training on the fused training ops
     eager           the reference implementation (torchvision / timm / pretrainedmodels / facenet-pytorch)
     compiled        the reference under torch.compile (max-autotune on CUDA), inference with freezing
 
@@ -97,7 +97,7 @@ def test_model(measure, check_error, cfg, pairs, yardsticks, network: str, mode:
     check_error(err, bound, ours=provider == "inception_core", what=f"{network} {mode} {provider} {dtype_name}")
     note = ""
     if provider == "inception_core":
-        note = f"{runner.backend} backend" + ("; training on the stock torch layers" if mode == "train" else "")
+        note = f"{runner.backend} backend"
     elif provider == "compiled":
         note = f"mode={cfg.compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
     info = dict(kind="model", case=network, provider=provider, mode=mode, batch=batch, max_rel_diff=err,

@@ -129,8 +129,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"inception-core bench: {mode_words}, {dtype_name}, batch {batch}, channels_last, native input sizes, "
           f"on {bench.device_name(device)}")
     print(f"  inception_core: {ours_backend} backend"
-          + ("; training runs the stock torch layers (the fused kernels are forward-only for now)"
-             if args.mode == "train" else ""))
+          + ("; training on the fused training ops" if args.mode == "train" else ""))
     print("  eager: the reference implementations (torchvision, timm, pretrainedmodels, facenet-pytorch)"
           + (", autocast" if dtype != torch.float32 else "") + (", cudnn.benchmark" if on_gpu else ""))
     if use_compile:

@@ -58,7 +58,7 @@ class ModelRunner:
 
     Providers:
         ``inception_core``: ``inception_core.convert(reference)`` on ``backend`` (the fused path in
-            inference; in training it runs the stock torch layers until the fused training kernels land).
+            inference, the fused training ops in training).
         ``eager``: the reference network as its package runs it.
         ``compiled``: the reference under ``torch.compile(mode=compile_mode)``; inference with
             ``torch._inductor.config.freezing = True`` (weights folded as constants).
@@ -184,8 +184,6 @@ def run_network(pair: ModelPair, *, providers: Sequence[str] = PROVIDERS, device
         note = ""
         if provider == "inception_core":
             note = f"{ours_backend(device, backend)} backend"
-            if mode == "train":
-                note += "; training runs the stock torch layers (fused training kernels not yet in)"
         elif provider == "compiled":
             note = f"mode={compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
         runner = None
