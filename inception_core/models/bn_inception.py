@@ -48,7 +48,7 @@ class BNInception(nn.Module):
 
     The forward groups the flat modules into Inception blocks: in eval mode without autograd, BN is
     folded into every convolution and each branch writes its channel slice of the block output; in
-    training mode the stock torch layers run and the branches are concatenated with ``torch.cat``.
+    training mode the fused training ops run and the branches are concatenated with ``torch.cat``.
 
     Args:
         num_classes: outputs of ``last_linear``.

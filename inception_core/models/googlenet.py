@@ -86,8 +86,8 @@ class Inception(ConcatBlock):
 
 class InceptionAux(nn.Module):
     """Auxiliary classifier (training only): 4x4 adaptive average pool -> 1x1 conv 128 -> fc 1024 ->
-    ReLU -> dropout -> fc. Matches torchvision's ``InceptionAux``; runs the stock torch layers (it is
-    only evaluated in training mode)."""
+    ReLU -> dropout -> fc. Matches torchvision's ``InceptionAux`` (it is only evaluated in training mode,
+    where its conv runs the fused training op)."""
 
     def __init__(self, in_channels: int, num_classes: int, conv_block: Callable[..., nn.Module] | None = None,
                  dropout: float = 0.7) -> None:

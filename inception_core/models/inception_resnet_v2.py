@@ -198,7 +198,7 @@ class InceptionResnetV2(nn.Module):
     Input N x in_chans x 299 x 299 (any size >= 75 works; NCHW or channels_last); output N x num_classes
     logits. In eval mode without autograd the network runs the fused kernels (BatchNorm folded,
     branches writing their concat slices, residual add + ReLU in the up-projection's epilogue) in
-    channels_last; otherwise the stock torch layers.
+    channels_last; otherwise the fused training ops.
 
     Args:
         num_classes: classifier outputs; 0 leaves the head as an identity (pooled 1536-d features).

@@ -5,7 +5,8 @@ Module names and state_dict keys are torchvision's ``Inception3`` (``Conv2d_1a_3
 ``inception_v3``: both checkpoints load unchanged (timm's have no ``AuxLogits``: build with
 ``aux_logits=False``). In eval mode without autograd every block allocates its output once and each
 branch's last op writes its channel slice (no ``torch.cat``), and the 1x1 convs that read a block's
-input run as one GEMM (horizontal fusion); training runs the stock torch layers.
+input run as one GEMM (horizontal fusion); training runs the fused training ops and joins branches with
+``torch.cat``.
 """
 
 from __future__ import annotations

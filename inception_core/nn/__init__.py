@@ -1,7 +1,7 @@
 """inception_core.nn: torch.nn, with the layers the Inception networks are made of accelerated.
 
-Everything in ``torch.nn`` is re-exported unchanged, except these, which run the fused kernels in eval
-mode (and the stock torch layers in training mode, until the fused training path lands):
+Everything in ``torch.nn`` is re-exported unchanged, except these, which run the fused ops (eval: BN
+folded, slice writes; training: BN batch statistics in the conv epilogue, differentiable):
 
 - ``BasicConv2d``: Conv2d + BatchNorm2d + ReLU (BN folded into the conv's epilogue).
 - ``MaxPool2d``, ``AvgPool2d``: subclasses of torch's, able to write into a channel slice.

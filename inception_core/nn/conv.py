@@ -18,8 +18,9 @@ class BasicConv2d(nn.Module):
 
     Eval mode without autograd: BatchNorm is folded into the convolution's per-channel scale and shift
     (cached, rebuilt whenever a parameter or buffer changes) and the whole layer is one fused kernel,
-    which can write its result into a channel slice of a block's output. Training mode (or eval with
-    gradients): the stock Conv2d -> BatchNorm2d (batch statistics) -> ReLU, as torchvision runs it.
+    which can write its result into a channel slice of a block's output. Training mode: the fused training
+    op (batch statistics, running statistics updated as BatchNorm2d does); eval with gradients: the fused
+    op, differentiable.
 
     Args:
         in_channels, out_channels: channel counts.
