@@ -1,0 +1,70 @@
+"""``inception-core train`` / ``python -m inception_core.train``: bad arguments exit with status 2 and
+one line naming the flag and what was expected."""
+
+import pytest
+
+from inception_core.cli import main as cli_main
+from inception_core.train import main as module_main
+
+
+def _error(capsys, argv, entry=cli_main) -> str:
+    with pytest.raises(SystemExit) as info:
+        entry(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_unknown_network(capsys, tmp_path):
+    err = _error(capsys, ["train", "--model", "resnet50", "--output", str(tmp_path)])
+    assert "--model: unknown network 'resnet50'" in err and "inception_v3" in err
+
+
+def test_unknown_network_module_entry(capsys, tmp_path):
+    err = _error(capsys, ["--model", "resnet50", "--output", str(tmp_path)], entry=module_main)
+    assert "--model: unknown network 'resnet50'" in err
+
+
+def test_missing_data_directory(capsys, tmp_path):
+    err = _error(capsys, ["train", "--data", str(tmp_path / "imagenet"), "--output", str(tmp_path / "out")])
+    assert "--data" in err and "is not a directory" in err
+
+
+def test_data_directory_without_splits(capsys, tmp_path):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    err = _error(capsys, ["train", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "out")])
+    assert "has no val/ subdirectory" in err
+
+
+def test_image_size_below_the_networks_minimum(capsys, tmp_path):
+    err = _error(capsys, ["train", "--model", "inception_v3", "--image-size", "75", "--output", str(tmp_path)])
+    assert "--image-size: inception_v3 with its auxiliary head" in err and ">= 299" in err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--batch-size", "1"], "--batch-size: expected >= 2"),
+    (["--lr", "0"], "--lr: expected > 0"),
+    (["--clip-grad", "-1"], "--clip-grad"),
+    (["--ema-decay", "1.5"], "--ema-decay"),
+    (["--label-smoothing", "1"], "--label-smoothing"),
+    (["--max-steps", "0"], "--max-steps"),
+])
+def test_bad_numbers(capsys, tmp_path, argv, flag):
+    assert flag in _error(capsys, ["train", *argv, "--output", str(tmp_path)])
+
+
+def test_corrupt_checkpoint_via_cli(capsys, tmp_path):
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"\x00" * 64)
+    err = _error(capsys, ["train", "--resume", str(bad), "--output", str(tmp_path / "out"), "--model", "googlenet",
+                          "--image-size", "32", "--device", "cpu"])
+    assert f"--resume {bad}" in err and "corrupt" in err
+
+
+def test_cli_trains(capsys, tmp_path):
+    """The subcommand runs the recipe end to end."""
+    code = cli_main(["train", "--model", "googlenet", "--image-size", "32", "--batch-size", "2", "--num-classes", "3",
+                     "--train-samples", "4", "--val-samples", "2", "--epochs", "1", "--output", str(tmp_path),
+                     "--device", "cpu", "--backend", "torch", "--no-progress"])
+    assert code == 0
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "metrics.jsonl").is_file()
+    assert "epoch 0: step 2" in capsys.readouterr().err
