@@ -48,6 +48,7 @@ def test_resume_is_bitwise_identical(tmp_path, tiny):
     assert any(not torch.equal(first["model"][k], a["model"][k]) for k in a["model"] if k.endswith("weight"))
     epochs = [r for r in MetricsLog.read(os.path.join(split.output, "metrics.jsonl")) if r["kind"] == "epoch"]
     assert [(r["epoch"], r["complete"], r["step"]) for r in epochs] == [(0, False, 2), (0, True, 3), (1, False, 5)]
+    assert all(0 <= r["ema_val_top1"] <= 100 for r in epochs)  # the EMA weights are evaluated too
 
 
 def test_checkpoint_of_another_network(tmp_path, tiny, finished_run):
