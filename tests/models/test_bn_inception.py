@@ -77,8 +77,10 @@ def test_training_matches_cadene(models):
     assert isinstance(out, torch.Tensor) and out.shape == expected.shape == (1, 1000)
     assert rel_err(out, expected) <= RTOL
     for (name, a), b in zip(ours.state_dict().items(), ref.state_dict().values(), strict=True):
-        if a.is_floating_point():
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+        if a.is_floating_point():  # batch statistics summed in another order: fp32 rounding of the tensor's scale
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item(), msg=name)
+        else:
+            assert torch.equal(a, b), name
     expected.square().mean().backward()
     out.square().mean().backward()
     assert all(p.grad is not None for p in ours.parameters())
