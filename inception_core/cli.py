@@ -91,6 +91,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     parser = args.parser
     import torch
 
+    import inception_core
     from inception_core import backends, bench
 
     models = _comma_list(args.models, bench.NETWORKS, "--models", parser) if args.models else list(bench.NETWORKS)
@@ -160,11 +161,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     progress.close()
     elapsed = time.perf_counter() - start
     meta["wall_s"] = round(elapsed, 1)
+    tuning = inception_core.autotune_stats()
+    meta["autotune"] = {k: tuning[k] for k in ("tuned", "tune_s", "disk_hits", "memory_hits", "cache_dir")}
     print()
     if results:
         print(bench.format_table(results))
     for reason in skipped:
         print(f"skipped {reason}")
+    if tuning["tuned"] or tuning["disk_hits"]:
+        print(f"autotuning: {tuning['tuned']} problems tuned in {tuning['tune_s']:.1f} s, {tuning['disk_hits']} "
+              f"read from the cache ({tuning['cache_dir']})")
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)} runs, {len(failed)} failed, {len(skipped)} networks skipped "
           f"in {elapsed:.0f} s")
