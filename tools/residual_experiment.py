@@ -79,7 +79,7 @@ def plot(results: list[dict], path: str, title: str) -> None:
         ax_acc.plot([e["step"] for e in r["epochs"]], [e["val_top1"] for e in r["epochs"]], marker="o",
                     label=r["model"])
     ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("training loss (label-smoothed CE, moving average of 10 logs)")
+    ax_loss.set_ylabel("training loss (moving average)")
     ax_acc.set_xlabel("step")
     ax_acc.set_ylabel("held-out top-1 (%)")
     for ax in (ax_loss, ax_acc):
@@ -88,6 +88,11 @@ def plot(results: list[dict], path: str, title: str) -> None:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def _title(s: dict) -> str:
+    return (f"{' vs '.join(PAIRS[s['pair']])}: synthetic {s['num_classes']} classes, {s['image_size']}px, "
+            f"batch {s['batch_size']}, {s['steps']} steps, RMSprop lr {s['lr']}, clip {s['clip_grad']}, CPU")
 
 
 def main() -> None:
@@ -109,24 +114,29 @@ def main() -> None:
     p.add_argument("--log-every", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--parallel", action="store_true", help="train the two networks at once, one process each")
+    p.add_argument("--plot-only", action="store_true", help="redraw <out>/curves.png from <out>/results.json")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
     if args.threads and not args.parallel:
         torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
+    if args.plot_only:  # redraw from a finished run's results.json
+        with open(os.path.join(args.out, "results.json")) as f:
+            saved = json.load(f)
+        plot(saved["results"], os.path.join(args.out, "curves.png"), _title(saved["settings"]))
+        return
     if args.parallel:  # one process per network, each on --threads threads (default 1)
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(len(PAIRS[args.pair]), mp_context=ctx) as pool:
             results = list(pool.map(_run_in_worker, [(m, args) for m in PAIRS[args.pair]]))
     else:
         results = [run_one(m, args) for m in PAIRS[args.pair]]
-    settings = {k: v for k, v in vars(args).items() if k not in ("no_progress", "runs")}
-    settings.update(torch=torch.__version__, threads=torch.get_num_threads())
+    settings = {k: v for k, v in vars(args).items() if k not in ("no_progress", "runs", "plot_only")}
+    threads = (args.threads or 1) if args.parallel else torch.get_num_threads()
+    settings.update(torch=torch.__version__, threads=threads)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"settings": settings, "results": results}, f, indent=1)
-    title = (f"{' vs '.join(PAIRS[args.pair])}: synthetic {args.num_classes} classes, {args.image_size}px, "
-             f"batch {args.batch_size}, {args.steps} steps, RMSprop lr {args.lr}, clip {args.clip_grad}, CPU")
-    plot(results, os.path.join(args.out, "curves.png"), title)
+    plot(results, os.path.join(args.out, "curves.png"), _title(settings))
     for r in results:
         last = r["epochs"][-1]
         print(f"{r['model']}: {r['wall_s']} s, final train loss {last['train_loss']:.4f}, "
