@@ -39,3 +39,10 @@ def _default_backend():
 @pytest.fixture
 def device() -> str:
     return DEVICE
+
+
+@pytest.fixture
+def slow_selected(request: pytest.FixtureRequest) -> bool:
+    """Whether ``-m`` selects the ``slow`` tests: on a CPU they skip (with the reason) unless it does."""
+    expr = request.config.getoption("markexpr") or ""
+    return "slow" in expr and "not slow" not in expr

@@ -89,19 +89,14 @@ def test_fused_path_independent_of_input_layout(model):
     assert torch.equal(y_nchw, y_cl)
 
 
-def _slow_selected(config: pytest.Config) -> bool:
-    expr = config.getoption("markexpr") or ""
-    return "slow" in expr and "not slow" not in expr
-
-
 @pytest.mark.parametrize("variant", ["thin", pytest.param("full", marks=pytest.mark.slow)])
-def test_triton_backend_at_smallest_size(ref, model, device, monkeypatch, request, variant):
+def test_triton_backend_at_smallest_size(ref, model, device, monkeypatch, slow_selected, variant):
     """Every kind of block (one of each, in order) through the triton backend (Triton's interpreter on a
     CPU machine) at the smallest input, batch 1; the ``full`` variant (all 22 blocks, ~60 s
     interpreted) runs with -m slow."""
     if device == "cpu" and not inception_core.backends.interpreter_enabled():
         pytest.skip("the triton backend needs a GPU or TRITON_INTERPRET=1")
-    if variant == "full" and device == "cpu" and not _slow_selected(request.config):
+    if variant == "full" and device == "cpu" and not slow_selected:
         pytest.skip("the full network through Triton's interpreter takes ~60 s on 2 cores: select it with -m slow")
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     if variant == "thin":
