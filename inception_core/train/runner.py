@@ -56,7 +56,8 @@ def _workers(cfg: TrainConfig) -> int:
 def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.model`` with the recipe in ``cfg``; under torchrun as one DDP rank. Rank 0 writes
     ``<output>/last.pt`` (each epoch, every ``save_every`` steps, and at ``max_steps``) and
-    ``<output>/metrics.jsonl``. Raises ValueError / FileNotFoundError / CheckpointError on bad settings."""
+    ``<output>/metrics.jsonl``. Fills in ``cfg``'s resolved ``image_size``, ``num_classes``, ``world_size``
+    and absolute ``data`` path. Raises ValueError / FileNotFoundError / CheckpointError on bad settings."""
     cfg.validate()
     ctx = distributed.setup(cfg.device)
     try:

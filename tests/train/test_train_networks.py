@@ -37,8 +37,9 @@ def test_tiny_run(tiny, model):
     assert state["model_name"] == model and state["global_step"] == cfg.max_steps
     fresh = create_model(model, **model_kwargs(cfg, 4))
     fresh.load_state_dict(state["model"])  # strict: same keys as the builder's
+    trained = result.model.state_dict()
     for name, p in fresh.state_dict().items():
-        assert torch.equal(p, result.model.state_dict()[name]), name
+        assert torch.equal(p, trained[name]), name
 
 
 def test_aux_heads_are_trained(tiny):
