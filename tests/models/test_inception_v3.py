@@ -117,8 +117,8 @@ def test_fused_path_has_no_cat_and_fuses_sibling_convs(pair, monkeypatch):
 
 
 def test_training_matches_torchvision_and_trains_every_parameter(pair, native):
-    ours, ref = (copy.deepcopy(m).train() for m in pair)
-    x = native[0]
+    ours, ref = (copy.deepcopy(m).train().double() for m in pair)  # float64: a mismatch is a bug, not rounding
+    x = native[0].double()
     torch.manual_seed(6)  # same dropout mask in both
     expected = ref(x)
     with inception_core.backend("torch"):
