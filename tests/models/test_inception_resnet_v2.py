@@ -22,7 +22,7 @@ timm = pytest.importorskip("timm")
 
 NATIVE = 299
 SMALLEST = 75  # stem (3x3/2, 3x3, pool, 3x3, pool) and the two reductions leave 1 x 1 at 75; 74 leaves nothing
-PARAMS = 55_843_464  # /work/shared/reference/models.md, timm 55.84M
+PARAMS = 55_843_464  # timm 55.84M
 RTOL = 1e-4
 
 

@@ -20,7 +20,7 @@ v3 = importlib.import_module("inception_core.models.inception_v3")
 NATIVE = 299
 SMALLEST = 75  # torchvision's min_size for inception_v3
 RTOL = 1e-4
-PARAMS_WITH_AUX = 27_161_264  # /work/shared/reference/models.md (torchvision meta num_params)
+PARAMS_WITH_AUX = 27_161_264  # torchvision meta num_params
 PARAMS_NO_AUX = 23_834_568
 CL = torch.channels_last
 

@@ -17,7 +17,7 @@ timm = pytest.importorskip("timm")
 
 NATIVE = 299
 SMALLEST = 75  # stem (3x3/2, 3x3, 3x3/2 pool) and the two reductions leave 1 x 1 at 75; 74 leaves nothing
-PARAMS = 42_679_816  # /work/shared/reference/models.md, timm 42.68M
+PARAMS = 42_679_816  # timm 42.68M
 RTOL = 1e-4
 # one block of each kind, in network order: stem convs, Mixed3a/4a/5a, InceptionA, ReductionA, InceptionB,
 # ReductionB, InceptionC (channel counts chain, so the thinned network is a valid network)
