@@ -1,4 +1,5 @@
-"""max_pool2d / avg_pool2d backward: the input gradient against torch.nn.functional's autograd (float64 on
+"""max_pool2d / avg_pool2d backward (the Triton kernels of ``kernels/pool2d_bwd.py``): the input gradient
+against torch.nn.functional's autograd (float64 on
 the same inputs, same grad_output), for the pools of the six networks (channel counts from the networks,
 spatial sizes reduced for the interpreter), ties, padding, ceil_mode, layouts, low precision, gradcheck,
 determinism and the out= refusal."""
