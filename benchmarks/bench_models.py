@@ -93,7 +93,13 @@ def test_model(measure, check_error, cfg, pairs, yardsticks, network: str, mode:
     runner = bench.ModelRunner(pair, provider, device=cfg.device, dtype=dtype, mode=mode, batch=batch,
                                compile_mode=cfg.compile_mode)
     err = rel_err(runner.output(), truth(pair, mode, batch))  # the first call: compilation, autotuning
-    bound = 2 * eager_error(pair, mode, batch, dtype) + _TOL[dtype_name]
+    tol = _TOL[dtype_name]
+    if mode == "train" and not cfg.on_gpu:
+        # CPU sizes leave 2x2-3x3 last grids: dozens of batch-statistics BatchNorms over a few values amplify
+        # fp32 rounding (1e-3 between two correct implementations); exactness is tested in float64 in
+        # tests/models/test_training.py, this is a smoke test
+        tol = max(tol, 1e-2)
+    bound = 2 * eager_error(pair, mode, batch, dtype) + tol
     check_error(err, bound, ours=provider == "inception_core", what=f"{network} {mode} {provider} {dtype_name}")
     note = ""
     if provider == "inception_core":

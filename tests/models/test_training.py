@@ -60,18 +60,11 @@ def _compare_states(ours: torch.nn.Module, ref: torch.nn.Module, before: dict, r
                 assert rel_err(b, ref_buffers[k]) <= rtol, f"{k}: {rel_err(b, ref_buffers[k]):.3e}"
 
 
-# Input sizes of the reference comparison: the smallest the reference trains at, except where that leaves
-# a 1x1 last grid: BatchNorm over 2 values per channel (batch 2) amplifies rounding by orders of magnitude
-# (float64 losses then differ by 1e-7 relative between two correct implementations); at 139 the last grid
-# is 3x3 and they agree to 1e-12.
-TRAIN_SIZE = {**{n: s["train"] for n, s in bench.SMALLEST_INPUT.items()},
-              "inception_v4": 139, "inception_resnet_v1": 139, "inception_resnet_v2": 139}
-
-
 @pytest.mark.parametrize("name", bench.NETWORKS)
 def test_training_step_matches_the_reference(name):
-    """Torch backend, float64, batch 2, at ``TRAIN_SIZE``."""
-    size = TRAIN_SIZE[name]
+    """Torch backend, float64, batch 2, at ``bench.SMALLEST_INPUT[name]["train"]`` (139 for the networks whose
+    last grid is 1x1 at 75, where BatchNorm over 2 values per channel would amplify rounding)."""
+    size = bench.SMALLEST_INPUT[name]["train"]
     try:
         pair = bench.build_pair(name, input_size=size)
     except bench.ReferenceUnavailable as exc:
