@@ -183,14 +183,14 @@ def _load(kernel: str, digest: str, key: dict[str, Any], configs: Sequence[Any])
     """The shipped config recorded for ``key``, or None (absent, unreadable, or no longer shipped)."""
     path = _entry_path(kernel, digest)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
         _warn_once(str(path), f"autotune cache: cannot read {path} ({e}); tuning again")
         return None
     try:
-        entry = json.loads(text)
+        entry = json.loads(raw.decode("utf-8"))  # UnicodeDecodeError is a ValueError: a corrupt entry too
         if entry.get("format") != _FORMAT or entry["key"] != key:
             raise ValueError("entry does not hold this key")
         wanted = entry["config"]

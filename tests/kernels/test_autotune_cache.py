@@ -179,6 +179,23 @@ def test_corrupt_entry_warns_and_is_replaced(cache_root):
     assert json.loads(path.read_text())["config"]["kwargs"] == {"BLOCK": 64}
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe{not utf-8", b'{"format": 1, "key": "\xc3\x28"}', b"\x00" * 64,
+                                     b"[1, 2]", b'"a string"'])
+def test_undecodable_entry_warns_and_is_replaced(cache_root, content):
+    tuner = FakeAutotuner()
+    _launch(tuner)
+    (path,) = (cache_root / "autotune" / "fake").glob("*.json")
+    path.write_bytes(content)
+    ac.reset_autotune_stats(forget=True)
+    with pytest.warns(RuntimeWarning, match="corrupt entry .*" + path.name):
+        assert _launch(tuner) is tuner.configs[1]
+    assert tuner.tunings == 2
+    assert json.loads(path.read_text())["config"]["kwargs"] == {"BLOCK": 64}
+    ac.reset_autotune_stats(forget=True)
+    _launch(tuner)  # the replaced entry is read back in a later "process"
+    assert tuner.tunings == 2 and ac.autotune_stats()["disk_hits"] == 1
+
+
 def test_entry_of_another_key_or_a_config_no_longer_shipped_is_a_miss(cache_root):
     tuner = FakeAutotuner()
     _launch(tuner)
