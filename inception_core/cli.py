@@ -271,6 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                            description=DESCRIPTION)
     add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
+    from inception_core.fid import cli as fid_cli
+
+    fid = sub.add_parser("fid", help="FID (and KID) between two folders of images or .npz stats files",
+                         description=fid_cli.__doc__)
+    fid_cli.add_fid_arguments(fid)
+    fid.set_defaults(func=fid_cli.main_fid)
+    isc = sub.add_parser("isc", help="Inception Score of a folder of images", description=fid_cli.__doc__)
+    fid_cli.add_isc_arguments(isc)
+    isc.set_defaults(func=fid_cli.main_isc)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.parser = sub.choices[args.command]

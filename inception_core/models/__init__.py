@@ -4,6 +4,7 @@ available by name (``inception_core.models.inception_v3(...)``), as in torchvisi
 
 from inception_core.models._registry import create_model, list_models, register_model
 from inception_core.models.bn_inception import BNInception, bn_inception
+from inception_core.models.fid_inception_v3 import FIDInception3, fid_inception_v3
 from inception_core.models.googlenet import GoogLeNet, googlenet
 from inception_core.models.inception_resnet_v1 import (
     InceptionResnetV1,
@@ -20,6 +21,7 @@ from inception_core.models.inception_v4 import InceptionV4, inception_v4
 
 __all__ = [
     "BNInception",
+    "FIDInception3",
     "GoogLeNet",
     "Inception3",
     "InceptionResnetV1",
@@ -27,6 +29,7 @@ __all__ = [
     "InceptionV4",
     "bn_inception",
     "create_model",
+    "fid_inception_v3",
     "googlenet",
     "inception_resnet_v1",
     "inception_resnet_v1_imagenet",

@@ -1,0 +1,280 @@
+"""``inception-core fid PATH1 PATH2`` and ``inception-core isc PATH``: FID (and KID) between two folders of
+images or ``.npz`` stats files, and the Inception Score of a folder, on the fused FID network.
+
+Under ``torchrun`` every process reads its share of the files (rank::world_size), and the statistics are
+reduced so every process holds the totals; rank 0 prints."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+__all__ = ["add_fid_arguments", "add_isc_arguments", "main_fid", "main_isc", "run_fid", "run_isc"]
+
+DIMS = (64, 192, 768, 2048)
+
+
+def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
+    from inception_core.fid.presets import PRESETS
+
+    p.add_argument("--preset", choices=PRESETS, default=default_preset,
+                   help=f"preprocessing of the tool to match (default {default_preset})")
+    p.add_argument("--batch-size", type=int, default=50, help="images per forward (default 50)")
+    p.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available; LOCAL_RANK's under torchrun)")
+    p.add_argument("--workers", type=int, default=None, help="data loading processes (default min(8, cpus))")
+    p.add_argument("--weights", help="FID Inception weights file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+                                     "or torch-fidelity's); default: torch.hub's cache, downloaded when possible")
+    p.add_argument("--no-download", action="store_true", help="never download the weights")
+    p.add_argument("--precision", choices=("exact", "fast"), default="exact",
+                   help="exact: fp32 without TF32, batch-invariant features; fast: bf16 autocast")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="skip files that do not decode (counted in the output) instead of stopping")
+    p.add_argument("--image-size", type=int, default=299,
+                   help="network input size (299 for comparable numbers; smaller only for quick experiments)")
+
+
+def add_fid_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs=2, help="two folders of images or .npz stats files (with --save-stats: a folder "
+                                         "and the .npz file to write)")
+    _common(p, "pytorch-fid")
+    p.add_argument("--dims", type=int, choices=DIMS, default=2048,
+                   help="feature tap: 64, 192, 768 (spatial means of earlier layers) or 2048 (pool3, default)")
+    p.add_argument("--save-stats", action="store_true", help="write the stats of the first path to the second")
+    p.add_argument("--kid", action="store_true", help="also print KID (torch-fidelity's: 100 subsets)")
+    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID subset size (default 1000)")
+
+
+def add_isc_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="a folder of images")
+    _common(p, "torch-fidelity")
+    p.add_argument("--splits", type=int, default=10, help="Inception Score splits (default 10)")
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the default process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def _device(args) -> torch.device:
+    if args.device:
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            args.parser.error(f"--device {args.device}: CUDA is not available on this machine")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def _check_args(args) -> None:
+    if args.batch_size < 1:
+        args.parser.error(f"--batch-size: expected >= 1, got {args.batch_size}")
+    if args.workers is not None and args.workers < 0:
+        args.parser.error(f"--workers: expected >= 0, got {args.workers}")
+    if args.image_size < 75:
+        args.parser.error(f"--image-size: the network needs at least 75, got {args.image_size}")
+
+
+def _extractor(args, features, device):
+    from inception_core.fid.extractor import InceptionFeatureExtractor
+    from inception_core.fid.weights import fid_weights_state_dict
+    from inception_core.models.fid_inception_v3 import FIDInception3
+
+    state = fid_weights_state_dict(args.weights, download=not args.no_download)
+    net = FIDInception3()
+    net.load_state_dict(state, strict=True)
+    return InceptionFeatureExtractor(features, preset=args.preset, precision=args.precision,
+                                     net=net.to(device), image_size=args.image_size)
+
+
+class _Run:
+    """Feature extraction over one folder: statistics and, on request, the kept features."""
+
+    def __init__(self, folder: str, extractor, args, device, rank: int, world: int, keep: bool) -> None:
+        from inception_core.fid.data import ImageFiles, collate_images, list_images
+
+        self.files = list_images(folder)
+        mine = list(range(rank, len(self.files), world))
+        workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
+        dataset = ImageFiles([self.files[i] for i in mine], args.preset, args.image_size, args.skip_bad_images)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=False,
+                                                  num_workers=workers, collate_fn=_collate_indexed)
+        self.mine, self.folder, self.extractor, self.device = mine, folder, extractor, device
+        self.rank, self.keep, self.collate = rank, keep, collate_images
+
+    def run(self, stats):
+        from inception_core.fid.presets import normalize
+
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            tqdm = None
+        bar = None
+        if tqdm is not None and self.rank == 0:
+            bar = tqdm(total=len(self.mine), desc=os.path.basename(os.path.normpath(self.folder)), unit="img",
+                       file=sys.stderr, leave=False, dynamic_ncols=True)
+        kept, skipped, done = [], 0, 0
+        start = time.perf_counter()
+        for _, items in self.loader:
+            images, bad = self.collate(items)
+            skipped += bad
+            if images:
+                if self.extractor.preset == "clean-fid":
+                    x = normalize(torch.stack(images).to(self.device), "clean-fid")
+                elif all(img.shape == images[0].shape for img in images):
+                    x = self.extractor.preprocess(torch.stack(images).to(self.device))
+                else:  # mixed sizes: each image resized on its own (the resize is per image anyway)
+                    x = torch.cat([self.extractor.preprocess(img[None].to(self.device)) for img in images])
+                feats = self.extractor.embed(x)
+                stats.update(feats)
+                if self.keep:
+                    good = [self.mine[i] for i, img in items if img is not None]
+                    kept.append((torch.tensor(good), feats.cpu()))
+            done += len(items)
+            if bar is not None:
+                bar.update(len(items))
+        if bar is not None:
+            bar.close()
+        return kept, skipped, done, time.perf_counter() - start
+
+
+def _collate_indexed(items):
+    return [i for i, _ in items], items
+
+
+def _reduce_run(stats, kept, skipped, done, world):
+    """Totals over the processes: stats merged, skipped and done summed, kept features in file order."""
+    stats.all_reduce()
+    if world > 1:
+        import torch.distributed as dist
+
+        parts = [None] * world
+        dist.all_gather_object(parts, (kept, skipped, done))
+        kept = [k for part in parts for k in part[0]]
+        skipped, done = sum(p[1] for p in parts), sum(p[2] for p in parts)
+    features = None
+    if kept:
+        order = torch.cat([i for i, _ in kept]).argsort()
+        features = torch.cat([f for _, f in kept])[order]
+    return features, skipped, done
+
+
+def _folder_stats(folder, extractor, args, device, rank, world, dims, keep=False):
+    from inception_core.fid.stats import FeatureStats
+
+    run = _Run(folder, extractor, args, device, rank, world, keep)
+    stats = FeatureStats(dims, device)
+    kept, skipped, done, seconds = run.run(stats)
+    features, skipped, done = _reduce_run(stats, kept, skipped, done, world)
+    if stats.count < 2:
+        raise ValueError(f"{folder}: {stats.count} readable image(s); FID needs at least 2")
+    if rank == 0:
+        note = f", {skipped} unreadable skipped" if skipped else ""
+        print(f"{folder}: {stats.count} images{note}, {done / max(seconds, 1e-9):.1f} images/s"
+              + (f" ({world} processes)" if world > 1 else ""), file=sys.stderr)
+    return stats, features
+
+
+def run_fid(args: argparse.Namespace) -> int:
+    from inception_core.fid.metrics import frechet_distance, kernel_inception_distance
+    from inception_core.fid.stats import load_stats, save_stats
+
+    _check_args(args)
+    rank, world = _distributed()
+    device = _device(args)
+    p1, p2 = args.path
+    if args.save_stats:
+        if p1.endswith(".npz") or not os.path.isdir(p1):
+            args.parser.error(f"--save-stats: the first path must be a folder of images, got {p1}")
+        if os.path.exists(p2):
+            args.parser.error(f"--save-stats: {p2} exists; not overwriting it")
+    if args.kid and any(p.endswith(".npz") for p in args.path):
+        args.parser.error("--kid: needs two folders of images (KID uses the features, not stats)")
+    for p in ([p1] if args.save_stats else args.path):
+        if not os.path.exists(p):
+            args.parser.error(f"path: {p} does not exist")
+    extractor = None
+    stats, features = [], []
+    for p in ([p1] if args.save_stats else args.path):
+        if p.endswith(".npz"):
+            mu, sigma = load_stats(p)
+            if mu.shape[0] != args.dims:
+                args.parser.error(f"{p}: {mu.shape[0]}-dimensional stats, but --dims is {args.dims}")
+            stats.append((mu, sigma))
+            features.append(None)
+            continue
+        if extractor is None:
+            extractor = _extractor(args, str(args.dims), device)
+        s, f = _folder_stats(p, extractor, args, device, rank, world, args.dims, keep=args.kid)
+        stats.append((s.mean, s.covariance()))
+        features.append(f)
+    if args.save_stats:
+        if rank == 0:
+            save_stats(p2, *stats[0])
+            print(f"wrote {p2}")
+        return 0
+    fid = frechet_distance(*stats[0], *stats[1], device=device)
+    if rank == 0:
+        print(f"FID: {fid}")
+        if args.kid:
+            n = min(len(features[0]), len(features[1]), args.kid_subset_size)
+            mean, std = kernel_inception_distance(features[0].to(device), features[1].to(device), subset_size=n)
+            print(f"KID: {mean} ± {std} (100 subsets of {n})")
+    return 0
+
+
+def run_isc(args: argparse.Namespace) -> int:
+    from inception_core.fid.metrics import inception_score
+    from inception_core.fid.stats import FeatureStats
+
+    _check_args(args)
+    rank, world = _distributed()
+    device = _device(args)
+    if not os.path.exists(args.path):
+        args.parser.error(f"path: {args.path} does not exist")
+    extractor = _extractor(args, "logits_unbiased", device)
+    run = _Run(args.path, extractor, args, device, rank, world, keep=True)
+    stats = FeatureStats(1008, device)
+    kept, skipped, done, seconds = run.run(stats)
+    logits, skipped, done = _reduce_run(stats, kept, skipped, done, world)
+    if rank == 0:
+        note = f", {skipped} unreadable skipped" if skipped else ""
+        print(f"{args.path}: {stats.count} images{note}, {done / max(seconds, 1e-9):.1f} images/s", file=sys.stderr)
+        if logits is None or len(logits) < args.splits:
+            raise ValueError(f"{args.path}: {stats.count} readable image(s); --splits {args.splits} needs at least "
+                             f"{args.splits}")
+        mean, std = inception_score(logits.to(device), splits=args.splits)
+        print(f"Inception Score: {mean} ± {std}")
+    return 0
+
+
+def _reporting(run, args: argparse.Namespace) -> int:
+    """Run a command; the errors a user can fix (missing weights, no images, an unreadable image or stats
+    file) end it with their message and exit status 1 instead of a traceback."""
+    from inception_core.fid.data import BadImageError
+    from inception_core.fid.weights import WeightsNotFoundError
+
+    try:
+        return run(args)
+    except (WeightsNotFoundError, BadImageError, FileNotFoundError, ValueError) as exc:
+        print(f"inception-core {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def main_fid(args: argparse.Namespace) -> int:
+    return _reporting(run_fid, args)
+
+
+def main_isc(args: argparse.Namespace) -> int:
+    return _reporting(run_isc, args)
