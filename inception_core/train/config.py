@@ -94,6 +94,7 @@ class TrainConfig:
     workers: int | None = None
     seed: int = 0
     sync_bn: bool = False
+    skip_bad_images: bool = False
     max_steps: int | None = None
     save_every: int | None = None
     log_every: int | None = None
@@ -137,8 +138,12 @@ class TrainConfig:
         size = self.resolved_image_size
         smallest = self.min_image_size
         if size < smallest:
-            why = " with its auxiliary head (--aux-weight 0 builds it without)" if self.uses_aux else ""
-            raise ValueError(f"--image-size: {self.model}{why} needs >= {smallest}, got {size}")
+            # --aux-weight 0 is worth naming only where the network without its aux head takes this size
+            without_aux = self.uses_aux and size >= MIN_IMAGE_SIZE[self.model]
+            why = " with its auxiliary head" if self.uses_aux else ""
+            hint = ("; --aux-weight 0 builds it without, which takes this size" if without_aux
+                    else f"; use --image-size {smallest} or more")
+            raise ValueError(f"--image-size: {self.model}{why} needs >= {smallest}, got {size}{hint}")
 
     @property
     def uses_aux(self) -> bool:
@@ -200,6 +205,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--workers", type=int, default=None, help="DataLoader workers per process (default: 0 synthetic, else 4)")
     add("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
     add("--sync-bn", action="store_true", help="synchronise BatchNorm statistics across processes (CUDA)")
+    add("--skip-bad-images", action="store_true",
+        help="--data DIR: an image file that cannot be read is skipped (its batch slot takes the next readable "
+             "image) and counted in metrics.jsonl (skipped_images), instead of stopping the run")
     add("--max-steps", type=int, default=None, help="stop (and checkpoint) after this many optimizer steps in all")
     add("--save-every", type=int, default=None, help="also checkpoint every N steps (default: each epoch)")
     add("--log-every", type=int, default=None, help="also log a step record every N steps to metrics.jsonl")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-__all__ = ["Datasets", "SkipSampler", "SyntheticImages", "build_datasets", "make_train_loader", "make_val_loader",
-           "steps_per_epoch"]
+__all__ = ["Datasets", "SkipSampler", "SyntheticImages", "UnreadableImageError", "build_datasets",
+           "make_train_loader", "make_val_loader", "steps_per_epoch"]
 
 DEFAULT_SYNTHETIC_CLASSES = 10
 INCEPTION_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # the TF-ported Inception networks' normalisation
@@ -70,17 +71,64 @@ class Datasets:
     num_classes: int
 
 
+class UnreadableImageError(RuntimeError):
+    """An image file of ``--data`` that PIL cannot read (truncated, corrupt, not an image)."""
+
+
+def _read_rgb(path: str):
+    """The image at ``path`` as an RGB PIL image, fully decoded; UnreadableImageError names the file."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            image = Image.open(f)
+            return image.convert("RGB")  # decodes every pixel: a truncated file fails here, not later
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UnreadableImageError(f"--data: cannot read image {path}: {type(exc).__name__}: {exc} "
+                                   "(--skip-bad-images skips such files and counts them)") from exc
+
+
+def _image_folder_class():
+    from torchvision import datasets
+
+    class CheckedImageFolder(datasets.ImageFolder):
+        """ImageFolder whose unreadable files raise UnreadableImageError naming the file; with
+        ``skip_bad`` such a file's slot takes the next readable image of the split instead (the same
+        one every epoch, on every rank), and the item is ``(image, label, files_skipped)``."""
+
+        def __init__(self, root: str, transform, skip_bad: bool) -> None:
+            super().__init__(root, transform=transform, loader=_read_rgb)
+            self.skip_bad = skip_bad
+
+        def __getitem__(self, index: int):
+            if not self.skip_bad:
+                return super().__getitem__(index)
+            for skipped in range(len(self.samples)):
+                i = (index + skipped) % len(self.samples)
+                try:
+                    image, label = super().__getitem__(i)
+                except UnreadableImageError as exc:
+                    print(f"--skip-bad-images: {exc}", file=sys.stderr, flush=True)
+                    continue
+                return image, label, skipped
+            raise UnreadableImageError(f"--data: no readable image in {self.root}")
+
+    return CheckedImageFolder
+
+
 def build_datasets(data: str, *, image_size: int, num_classes: int | None, train_samples: int, val_samples: int,
-                   seed: int) -> Datasets:
-    """``data`` is ``"synthetic"`` or a directory with ``train/`` and ``val/`` ImageFolder trees."""
+                   seed: int, skip_bad_images: bool = False) -> Datasets:
+    """``data`` is ``"synthetic"`` or a directory with ``train/`` and ``val/`` ImageFolder trees. An image
+    that cannot be read raises UnreadableImageError naming the file when the loader reaches it, unless
+    ``skip_bad_images`` (then items are ``(image, label, files_skipped)``)."""
     if data == "synthetic":
         classes = num_classes or DEFAULT_SYNTHETIC_CLASSES
         return Datasets(SyntheticImages(train_samples, classes, image_size, seed=seed, split="train"),
                         SyntheticImages(val_samples, classes, image_size, seed=seed, split="val"), classes)
-    return _image_folder(data, image_size=image_size, num_classes=num_classes)
+    return _image_folder(data, image_size=image_size, num_classes=num_classes, skip_bad=skip_bad_images)
 
 
-def _image_folder(root: str, *, image_size: int, num_classes: int | None) -> Datasets:
+def _image_folder(root: str, *, image_size: int, num_classes: int | None, skip_bad: bool) -> Datasets:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"--data: {root!r} is not a directory (expected 'synthetic' or an ImageFolder "
                                 "directory holding train/ and val/)")
@@ -89,7 +137,7 @@ def _image_folder(root: str, *, image_size: int, num_classes: int | None) -> Dat
         raise FileNotFoundError(f"--data: {root!r} has no {' or '.join(missing)}/ subdirectory (expected "
                                 "train/<class>/<image> and val/<class>/<image>)")
     try:
-        from torchvision import datasets, transforms
+        from torchvision import transforms
     except ImportError as exc:
         raise ImportError("--data DIR: reading an ImageFolder needs torchvision (pip install torchvision); "
                           "--data synthetic needs nothing") from exc
@@ -98,14 +146,26 @@ def _image_folder(root: str, *, image_size: int, num_classes: int | None) -> Dat
                                    transforms.ToTensor(), transforms.Normalize(mean, std)])
     val_tf = transforms.Compose([transforms.Resize(int(round(image_size / 0.875))), transforms.CenterCrop(image_size),
                                  transforms.ToTensor(), transforms.Normalize(mean, std)])
-    train = datasets.ImageFolder(os.path.join(root, "train"), transform=train_tf)
-    val = datasets.ImageFolder(os.path.join(root, "val"), transform=val_tf)
+    folder = _image_folder_class()
+    train = folder(os.path.join(root, "train"), train_tf, skip_bad)
+    val = folder(os.path.join(root, "val"), val_tf, skip_bad)
     if train.classes != val.classes:
+        only_train = _some(sorted(set(train.classes) - set(val.classes)))
+        only_val = _some(sorted(set(val.classes) - set(train.classes)))
         raise ValueError(f"--data: train/ and val/ of {root!r} hold different classes "
-                         f"({len(train.classes)} vs {len(val.classes)})")
+                         f"({len(train.classes)} vs {len(val.classes)}): only in train/: {only_train}; "
+                         f"only in val/: {only_val}")
     if num_classes is not None and num_classes != len(train.classes):
         raise ValueError(f"--num-classes: {num_classes}, but {root!r} holds {len(train.classes)} classes")
     return Datasets(train, val, len(train.classes))
+
+
+def _some(names: list[str], limit: int = 10) -> str:
+    """At most ``limit`` names, then how many more."""
+    if not names:
+        return "none"
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 class SkipSampler(Sampler[int]):

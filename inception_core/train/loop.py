@@ -38,6 +38,7 @@ class EpochStats:
     correct1: int = 0
     images: int = 0
     steps: int = 0
+    skipped_images: int = 0  # unreadable files skipped (--skip-bad-images)
     seconds: float = 0.0
     step_records: list[dict] = field(default_factory=list)
 
@@ -47,6 +48,12 @@ def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManag
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(images, target, files skipped): datasets that skip unreadable files add a per-item count."""
+    images, target, *rest = batch
+    return images, target, int(rest[0].sum()) if rest else 0
 
 
 def _sync(device: torch.device) -> None:
@@ -69,7 +76,9 @@ def train_epoch(*, model: nn.Module, ema: nn.Module | None, loader: DataLoader, 
     channels_last = torch.channels_last if cfg.channels_last else torch.contiguous_format
     _sync(ctx.device)
     start = time.perf_counter()
-    for images, target in loader:
+    for batch in loader:
+        images, target, skipped = _unpack(batch)
+        stats.skipped_images += skipped
         images = images.to(ctx.device, non_blocking=True).contiguous(memory_format=channels_last)
         target = target.to(ctx.device, non_blocking=True)
         with _autocast(ctx.device, cfg.amp):
@@ -110,13 +119,16 @@ def train_epoch(*, model: nn.Module, ema: nn.Module | None, loader: DataLoader, 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module, cfg, ctx: DistContext) -> dict:
     """Loss, top-1 and top-5 accuracy (%) on the held-out split, summed over all ranks. The network runs
-    in eval mode (no aux heads, BN running statistics) and is put back in training mode after."""
+    in eval mode (no aux heads, BN running statistics) and is put back in training mode after.
+    ``skipped_images``: unreadable files skipped on this rank (--skip-bad-images)."""
     was_training = model.training
     model.eval()
     channels_last = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    loss_sum, c1, c5, n = 0.0, 0, 0, 0
+    loss_sum, c1, c5, n, skipped = 0.0, 0, 0, 0, 0
     try:
-        for images, target in loader:
+        for batch in loader:
+            images, target, bad = _unpack(batch)
+            skipped += bad
             images = images.to(ctx.device, non_blocking=True).contiguous(memory_format=channels_last)
             target = target.to(ctx.device, non_blocking=True)
             with _autocast(ctx.device, cfg.amp):
@@ -127,6 +139,6 @@ def evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module, cfg, ct
             c1, c5, n = c1 + top1, c5 + top5, n + target.shape[0]
     finally:
         model.train(was_training)
-    loss_sum, c1, c5, n = all_reduce_sum([loss_sum, c1, c5, n], ctx)
+    loss_sum, c1, c5, n, skipped = all_reduce_sum([loss_sum, c1, c5, n, skipped], ctx)
     return {"loss": loss_sum / max(n, 1), "top1": 100.0 * c1 / max(n, 1), "top5": 100.0 * c5 / max(n, 1),
-            "images": int(n)}
+            "images": int(n), "skipped_images": int(skipped)}

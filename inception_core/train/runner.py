@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 
 import torch
@@ -13,8 +14,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 import inception_core
+from inception_core import backends
 from inception_core.train import distributed
-from inception_core.train.checkpoint import CheckpointError, check_compatible, load_checkpoint, save_checkpoint
+from inception_core.train.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    check_resume_target,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from inception_core.train.config import (
     DESCRIPTION,
     RESUME_MUST_MATCH,
@@ -22,7 +31,13 @@ from inception_core.train.config import (
     add_train_arguments,
     config_from_args,
 )
-from inception_core.train.data import build_datasets, make_train_loader, make_val_loader, steps_per_epoch
+from inception_core.train.data import (
+    UnreadableImageError,
+    build_datasets,
+    make_train_loader,
+    make_val_loader,
+    steps_per_epoch,
+)
 from inception_core.train.loop import StepState, evaluate, train_epoch
 from inception_core.train.metrics import MetricsLog, Progress
 from inception_core.train.recipe import build_ema, build_model, build_optimizer, build_scheduler
@@ -47,6 +62,28 @@ def _output_dir(cfg: TrainConfig) -> str:
     return cfg.output if cfg.output is not None else os.path.join("runs", cfg.model)
 
 
+def _check_output_dir(output: str) -> None:
+    """Create ``output`` now, so that a file in its place or a read-only parent is named before any work."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {output}: is a file, expected a directory (it will hold {CHECKPOINT_NAME} "
+                         f"and {METRICS_NAME})")
+    try:
+        os.makedirs(output, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--output {output}: cannot create the directory ({exc.strerror or exc})") from exc
+    if not os.access(output, os.W_OK | os.X_OK):
+        raise ValueError(f"--output {output}: the directory is not writable")
+
+
+def _check_backend(name: str, device: torch.device) -> None:
+    """Raise ValueError now when ``--backend`` names a backend that cannot run on ``device``."""
+    if name == "auto":
+        return
+    reason = backends.backend_status(name, device)
+    if reason is not None:
+        raise ValueError(f"--backend {name}: cannot run on {device}: {reason}; use --backend torch or auto")
+
+
 def _workers(cfg: TrainConfig) -> int:
     if cfg.workers is not None:
         return cfg.workers
@@ -62,6 +99,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     ctx = distributed.setup(cfg.device)
     try:
         cfg.world_size = ctx.world_size
+        _check_backend(cfg.backend, ctx.device)
         with inception_core.backend(cfg.backend):
             return _train(cfg, ctx)
     finally:
@@ -75,11 +113,18 @@ def _train(cfg: TrainConfig, ctx: distributed.DistContext) -> TrainResult:
     if resume_state is None and os.path.exists(ckpt_path):
         raise CheckpointError(f"--output {output}: already holds a checkpoint ({CHECKPOINT_NAME}); pass --resume "
                               f"{ckpt_path} to continue that run, or choose another --output")
+    if resume_state is not None:
+        check_resume_target(cfg.resume, output, CHECKPOINT_NAME, METRICS_NAME, resume_state)
+    if ctx.is_main:
+        _check_output_dir(output)
+        remove_stale_temporaries(ckpt_path)  # left by a process killed while it wrote a checkpoint
+    run_id = (resume_state or {}).get("run_id") or uuid.uuid4().hex
     if cfg.data != "synthetic":
         cfg.data = os.path.abspath(cfg.data)
     cfg.image_size = cfg.resolved_image_size
     data = build_datasets(cfg.data, image_size=cfg.image_size, num_classes=cfg.num_classes,
-                          train_samples=cfg.train_samples, val_samples=cfg.val_samples, seed=cfg.seed)
+                          train_samples=cfg.train_samples, val_samples=cfg.val_samples, seed=cfg.seed,
+                          skip_bad_images=cfg.skip_bad_images)
     cfg.num_classes = data.num_classes
     if resume_state is not None:
         check_compatible(resume_state, cfg.to_dict(), RESUME_MUST_MATCH, cfg.resume)
@@ -130,7 +175,8 @@ def _train(cfg: TrainConfig, ctx: distributed.DistContext) -> TrainResult:
         rng = distributed.all_gather_object(capture_rng_state(), ctx)
         if ctx.is_main:
             save_checkpoint({
-                "format": "inception_core.train/1", "model_name": cfg.model, "config": cfg.to_dict(),
+                "format": "inception_core.train/1", "model_name": cfg.model, "run_id": run_id,
+                "config": cfg.to_dict(),
                 "epoch": state.epoch, "step_in_epoch": state.step_in_epoch, "global_step": state.global_step,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
@@ -165,7 +211,8 @@ def _train(cfg: TrainConfig, ctx: distributed.DistContext) -> TrainResult:
             state.epoch, state.step_in_epoch = state.epoch + 1, 0
         last_eval = evaluate(model, val_loader, criterion, cfg, ctx)
         ema_eval = evaluate(ema.module, val_loader, criterion, cfg, ctx) if ema is not None else None
-        loss_sum, correct1, images = distributed.all_reduce_sum([stats.loss_sum, stats.correct1, stats.images], ctx)
+        loss_sum, correct1, images, skipped = distributed.all_reduce_sum(
+            [stats.loss_sum, stats.correct1, stats.images, stats.skipped_images], ctx)
         checkpoint()
         if log is not None:
             for record in stats.step_records:
@@ -177,6 +224,8 @@ def _train(cfg: TrainConfig, ctx: distributed.DistContext) -> TrainResult:
                       "images_per_s": images / stats.seconds if stats.seconds > 0 else None,
                       "val_loss": last_eval["loss"], "val_top1": last_eval["top1"], "val_top5": last_eval["top5"],
                       "world_size": ctx.world_size, "device": str(ctx.device), "amp": cfg.amp}
+            if cfg.skip_bad_images:
+                record.update(skipped_images=int(skipped), val_skipped_images=last_eval["skipped_images"])
             if ema_eval is not None:
                 record.update(ema_val_loss=ema_eval["loss"], ema_val_top1=ema_eval["top1"],
                               ema_val_top5=ema_eval["top5"])
@@ -216,6 +265,8 @@ def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         train(cfg)
     except (ValueError, FileNotFoundError, ImportError, CheckpointError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except UnreadableImageError as exc:
+        parser.exit(1, f"{parser.prog}: error: {str(exc).splitlines()[-1]}\n")
     return 0
 
 

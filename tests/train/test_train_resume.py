@@ -2,11 +2,13 @@
 backend, CPU); a checkpoint that cannot be resumed from raises CheckpointError naming why."""
 
 import os
+import stat
 
 import pytest
 import torch
 
 from inception_core.train import CheckpointError, load_checkpoint, save_checkpoint, train
+from inception_core.train.checkpoint import check_resume_target, remove_stale_temporaries
 from inception_core.train.metrics import MetricsLog
 
 
@@ -105,3 +107,82 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         save_checkpoint({"a": torch.zeros(3)}, path)
     assert torch.equal(torch.load(path, weights_only=True)["a"], torch.arange(3))  # the old file, whole
     assert os.listdir(tmp_path) == ["ck.pt"]  # no temporary left behind
+
+
+def _other_run(folder, run_id="another-run"):
+    """A folder holding a checkpoint (of run ``run_id``) and metrics of some other run."""
+    folder.mkdir()
+    save_checkpoint({"format": "inception_core.train/1", "run_id": run_id}, folder / "last.pt")
+    (folder / "metrics.jsonl").write_text('{"kind": "epoch", "epoch": 0}\n')
+    return folder
+
+
+def test_resume_never_overwrites_another_run(tmp_path, tiny, finished_run):
+    _, path = finished_run
+    other = _other_run(tmp_path / "B")
+    before = ((other / "last.pt").read_bytes(), (other / "metrics.jsonl").read_text())
+    with pytest.raises(CheckpointError, match="another run") as info:
+        train(tiny(output=str(other), resume=path))
+    assert path in str(info.value) and str(other) in str(info.value)  # both paths named
+    assert ((other / "last.pt").read_bytes(), (other / "metrics.jsonl").read_text()) == before
+
+
+def test_resume_never_appends_to_another_runs_metrics(tmp_path, tiny, finished_run):
+    _, path = finished_run
+    other = tmp_path / "B"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text('{"kind": "epoch", "epoch": 0}\n')
+    with pytest.raises(CheckpointError, match="metrics of another run"):
+        train(tiny(output=str(other), resume=path))
+
+
+def test_resume_target_rules(tmp_path, finished_run):
+    """Allowed: the checkpoint's own folder, an empty or missing folder, a folder holding the same run."""
+    cfg, path = finished_run
+    state = load_checkpoint(path)
+    assert isinstance(state["run_id"], str) and state["run_id"]
+    check_resume_target(path, cfg.output, "last.pt", "metrics.jsonl", state)
+    check_resume_target(path, str(tmp_path / "new"), "last.pt", "metrics.jsonl", state)
+    (tmp_path / "empty").mkdir()
+    check_resume_target(path, str(tmp_path / "empty"), "last.pt", "metrics.jsonl", state)
+    same = _other_run(tmp_path / "copy", run_id=state["run_id"])
+    check_resume_target(path, str(same), "last.pt", "metrics.jsonl", state)
+    legacy = _other_run(tmp_path / "legacy", run_id=None)  # written before runs had an identity
+    with pytest.raises(CheckpointError, match="another run"):
+        check_resume_target(path, str(legacy), "last.pt", "metrics.jsonl", state)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "last.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        check_resume_target(path, str(tmp_path / "junk"), "last.pt", "metrics.jsonl", state)
+
+
+def test_empty_checkpoint_file(tmp_path, tiny):
+    empty = tmp_path / "last.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty \(0 bytes\)"):
+        train(tiny(output=str(tmp_path / "other"), resume=str(empty)))
+
+
+def test_checkpoint_mode_follows_the_umask(tmp_path):
+    old = os.umask(0o002)
+    try:
+        save_checkpoint({"a": torch.arange(3)}, tmp_path / "ck.pt")
+        (tmp_path / "plain").write_text("")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(tmp_path / "ck.pt").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == 0o664
+
+
+def test_stale_temporaries_are_removed_when_a_run_starts(tmp_path, tiny):
+    # what a process killed in the middle of save_checkpoint leaves behind (mkstemp's name)
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / ".tmp-last.pt-k1ll3d"
+    stale.write_bytes(b"half a checkpoint")
+    (out / ".tmp-other.pt-x").write_bytes(b"")  # another file's temporary: not ours to remove
+    assert remove_stale_temporaries(out / "last.pt") == [str(stale)]
+    stale.write_bytes(b"half a checkpoint")
+    with pytest.raises(ValueError, match="--batch-size"):  # fails after the start-up, before any step
+        train(tiny(output=str(out), batch_size=7))
+    assert sorted(os.listdir(out)) == [".tmp-other.pt-x"]
