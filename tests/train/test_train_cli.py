@@ -68,3 +68,39 @@ def test_cli_trains(capsys, tmp_path):
     assert code == 0
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "metrics.jsonl").is_file()
     assert "epoch 0: step 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["tpu", "meta"])
+def test_unknown_device_is_one_line(capsys, tmp_path, device):
+    err = _error(capsys, ["train", "--device", device, "--output", str(tmp_path / "out")])
+    assert f"--device: expected cpu or cuda[:i], got '{device}'" in err and "Traceback" not in err
+
+
+def test_output_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    err = _error(capsys, ["train", "--output", str(tmp_path / "file"), "--model", "googlenet", "--image-size", "32",
+                          "--device", "cpu"])
+    assert f"--output {tmp_path / 'file'}: is a file, expected a directory" in err
+
+
+def test_backend_that_cannot_run_is_refused_up_front(capsys, tmp_path, monkeypatch):
+    # what a CPU machine without the interpreter reports for triton (no step may run first)
+    monkeypatch.setattr("inception_core.backends.triton_status", lambda device: "no interpreter here")
+    monkeypatch.setattr("inception_core.train.runner.build_datasets", _must_not_run)
+    err = _error(capsys, ["train", "--backend", "triton", "--output", str(tmp_path / "out"), "--model", "googlenet",
+                          "--image-size", "32", "--device", "cpu"])
+    assert "--backend triton: cannot run on cpu: no interpreter here" in err
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the run started before its settings were checked")
+
+
+def test_image_size_hint_names_what_helps(capsys, tmp_path):
+    # googlenet needs 15 with or without its aux heads: --aux-weight 0 would not help
+    err = _error(capsys, ["train", "--model", "googlenet", "--image-size", "14", "--output", str(tmp_path)])
+    assert "needs >= 15, got 14; use --image-size 15 or more" in err and "--aux-weight 0" not in err
+    err = _error(capsys, ["train", "--model", "inception_v3", "--image-size", "74", "--output", str(tmp_path)])
+    assert "needs >= 299, got 74; use --image-size 299 or more" in err and "--aux-weight 0" not in err
+    err = _error(capsys, ["train", "--model", "inception_v3", "--image-size", "75", "--output", str(tmp_path)])
+    assert "--aux-weight 0 builds it without" in err
