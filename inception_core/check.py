@@ -21,6 +21,7 @@ from inception_core.shapes import CONV_SHAPES, MODELS, POOL_SHAPES
 from inception_core.testing import conv_inputs, passes, reduced_size, rel_err
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+OP_KINDS = ("conv", "pool")
 PAD = 8  # poisoned channels on each side of the slice the op writes
 
 
@@ -146,9 +147,19 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def run_check(device: torch.device, *, dtypes=("fp32", "fp16", "bf16"), models=MODELS, op_kinds=("conv", "pool"),
               batch: int | None = None, reduce: bool | None = None, backend_names: list[str] | None = None,
-              verbose: bool = True, json_path: str | None = None, stream=sys.stdout) -> int:
-    """Run the check, print the table; returns the number of failing rows."""
+              verbose: bool = True, json_path: str | None = None, stream=None) -> int:
+    """Run the check, print the table; returns the number of failing rows, or 1 when no row ran (a
+    check of nothing has not passed). Raises ValueError for an unknown dtype, network or op kind, an
+    empty selection or a batch < 1, before anything runs."""
+    stream = sys.stdout if stream is None else stream  # looked up now: callers may redirect sys.stdout
     device = torch.device(device)
+    for name, given, allowed in (("dtypes", dtypes, DTYPES), ("models", models, MODELS),
+                                 ("op_kinds", op_kinds, OP_KINDS)):
+        bad = [v for v in given if v not in allowed]
+        if bad or not given:
+            raise ValueError(f"{name}: expected a non-empty selection of {list(allowed)}, got {list(given)}")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        raise ValueError(f"batch: expected an int >= 1, got {batch!r}")
     if reduce is None:
         reduce = device.type != "cuda" or backends.interpreter_enabled()
     if batch is None:
@@ -181,12 +192,14 @@ def run_check(device: torch.device, *, dtypes=("fp32", "fp16", "bf16"), models=M
                 print(f"{name:<7} {dtype:<5} {len(sel):>4} rows, max rel err {worst.max_rel_err:.2e} "
                       f"({worst.op} {worst.layer})", file=stream)
     print(f"{len(rows) - len(failed)} passed, {len(failed)} failed in {time.time() - start:.0f} s", file=stream)
+    if not rows:
+        print("nothing was checked: no case of the selected networks and ops ran", file=stream)
     if json_path:
         meta = dict(device=_device_name(device), torch=torch.__version__, triton=_triton_version(),
                     interpreted=backends.interpreter_enabled(), reduced=reduce, batch=batch)
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(dict(meta=meta, rows=[asdict(r) for r in rows]), f, indent=1)
-    return len(failed)
+    return len(failed) if rows else 1
 
 
 def _device_name(device: torch.device) -> str:

@@ -20,24 +20,36 @@ def _prepare_interpreter() -> None:
         os.environ["TRITON_INTERPRET"] = "1"
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
-    _prepare_interpreter()
+def _parse_device(value: str | None, parser: argparse.ArgumentParser):
+    """``--device``: cpu or cuda[:i] (default: cuda when available); usage errors exit 2 with one line."""
     import torch
 
-    from inception_core.check import DTYPES, run_check
+    try:
+        device = torch.device(value or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (RuntimeError, TypeError, ValueError):
+        parser.error(f"--device: expected cpu or cuda[:i], got {value!r}")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device: expected cpu or cuda[:i], got {value!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {value}: CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        parser.error(f"--device {value}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    parser = args.parser
+    _prepare_interpreter()
+    from inception_core.check import DTYPES, OP_KINDS, run_check
     from inception_core.shapes import MODELS
 
-    dtypes = args.dtypes.split(",")
-    models = args.models.split(",") if args.models else MODELS
-    for d in dtypes:
-        if d not in DTYPES:
-            raise SystemExit(f"--dtypes: expected a comma list of {list(DTYPES)}, got {d!r}")
-    for m in models:
-        if m not in MODELS:
-            raise SystemExit(f"--models: expected a comma list of {list(MODELS)}, got {m!r}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ops = tuple(args.ops.split(","))
-    failed = run_check(torch.device(device), dtypes=dtypes, models=tuple(models), op_kinds=ops,
+    dtypes = _comma_list(args.dtypes, DTYPES, "--dtypes", parser)
+    models = _comma_list(args.models, MODELS, "--models", parser) if args.models else MODELS
+    ops = _comma_list(args.ops, OP_KINDS, "--ops", parser)
+    if args.batch_size is not None and args.batch_size < 1:
+        parser.error(f"--batch-size: expected >= 1, got {args.batch_size}")
+    device = _parse_device(args.device, parser)
+    failed = run_check(device, dtypes=dtypes, models=tuple(models), op_kinds=tuple(ops),
                        batch=args.batch_size, reduce=True if args.reduced else None, verbose=not args.quiet,
                        json_path=args.json)
     return 1 if failed else 0
@@ -202,6 +214,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import inception_core
     from inception_core import backends
 
+    try:
+        setting = backends.get_backend()
+    except ValueError as exc:  # a bad INCEPTION_CORE_BACKEND: every op would raise the same
+        args.parser.exit(2, f"{args.parser.prog}: error: {exc}\n")
     print(f"inception_core {inception_core.__version__}")
     print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
     err = backends._triton_import_error()
@@ -214,7 +230,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from inception_core import _cuda_ext
 
     print(f"cuda backend (csrc/): {_cuda_ext.prebuilt_error() or 'prebuilt extension inception_core._C loaded'}")
-    print(f"backend setting: {backends.get_backend()}; TRITON_INTERPRET: {backends.interpreter_enabled()}")
+    print(f"backend setting: {setting}; TRITON_INTERPRET: {backends.interpreter_enabled()}")
     devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     for d in devices:
         dev = torch.device(d)
