@@ -97,12 +97,12 @@ def load_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a pytorch-fid (or clean-fid) ``.npz`` stats file -> (mu (D,), sigma (D, D)) float64 arrays."""
     try:
         with np.load(path) as f:
-            if "mu" not in f or "sigma" not in f:
-                raise ValueError(f"{path}: not an FID stats file (expected arrays 'mu' and 'sigma', found "
-                                 f"{sorted(f.files)})")
-            mu, sigma = f["mu"][:], f["sigma"][:]
-    except (OSError, EOFError) as exc:
+            arrays = {name: f[name][:] for name in f.files}
+    except (OSError, EOFError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read the stats file ({exc})") from exc
+    if "mu" not in arrays or "sigma" not in arrays:
+        raise ValueError(f"{path}: not an FID stats file (expected arrays 'mu' and 'sigma', found {sorted(arrays)})")
+    mu, sigma = arrays["mu"], arrays["sigma"]
     mu, sigma = np.atleast_1d(mu).astype(np.float64), np.atleast_2d(sigma).astype(np.float64)
     if sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"{path}: mu has shape {mu.shape} but sigma {sigma.shape}")
