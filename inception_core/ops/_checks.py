@@ -87,9 +87,29 @@ def output_slice_target(
         )
 
 
+def out_offset_needs_out(out: object, out_offset: object) -> None:
+    """Reject a nonzero ``out_offset`` without ``out`` (it would be ignored)."""
+    if out is None and not (isinstance(out_offset, int) and not isinstance(out_offset, bool) and out_offset == 0):
+        raise ValueError(f"out_offset: {out_offset!r} given without out=; it is the first channel of out that the "
+                         "op writes (pass out=, or leave out_offset at 0)")
+
+
+def _byte_extent(t: torch.Tensor) -> tuple[int, int]:
+    """[first, last) byte addresses that the elements of ``t`` (non-empty) can occupy."""
+    low = high = 0
+    for size, stride in zip(t.shape, t.stride(), strict=True):
+        if stride >= 0:
+            high += (size - 1) * stride
+        else:
+            low += (size - 1) * stride
+    item = t.element_size()
+    return t.data_ptr() + low * item, t.data_ptr() + (high + 1) * item
+
+
 def _channel_range(t: torch.Tensor, base: torch.Tensor) -> tuple[int, int] | None:
     """Channel range [c0, c1) of base that t covers when t is a channel slice of a channels_last base."""
-    if t.shape[0] != base.shape[0] or t.shape[2:] != base.shape[2:] or t.stride() != base.stride():
+    if (t.dtype != base.dtype or t.shape[0] != base.shape[0] or t.shape[2:] != base.shape[2:]
+            or t.stride() != base.stride()):
         return None
     offset = (t.data_ptr() - base.data_ptr()) // base.element_size()
     if offset < 0 or offset + t.shape[1] > base.shape[1]:
@@ -103,6 +123,12 @@ def no_overlap(t: torch.Tensor | None, name: str, out: torch.Tensor, out_offset:
         return
     if t.untyped_storage().data_ptr() != out.untyped_storage().data_ptr():
         return
+    written = out.narrow(1, out_offset, channels)
+    if written.numel() == 0:
+        return
+    (t0, t1), (w0, w1) = _byte_extent(t), _byte_extent(written)
+    if t1 <= w0 or w1 <= t0:  # another region of the same storage
+        return
     rng = _channel_range(t, out)
     if rng is not None and (rng[1] <= out_offset or rng[0] >= out_offset + channels):
         return
@@ -112,11 +138,43 @@ def no_overlap(t: torch.Tensor | None, name: str, out: torch.Tensor, out_offset:
     )
 
 
+def no_overlap_inputs(out: torch.Tensor, out_offset: int, channels: int, **inputs: torch.Tensor | None) -> None:
+    """``no_overlap`` for every input of an op (keyword: the argument's name): a kernel that reads a
+    tensor while it writes the same memory gives wrong values."""
+    for name, t in inputs.items():
+        no_overlap(t, name, out, out_offset, channels)
+
+
+def written_apart(written: dict[str, torch.Tensor | None], read: dict[str, torch.Tensor | None]) -> None:
+    """Reject a tensor the op writes in place (``written``, e.g. running statistics) that shares memory
+    with another written tensor or with an input (``read``): the result would depend on the order of
+    the writes."""
+    names = [n for n, t in written.items() if t is not None]
+    for i, name in enumerate(names):
+        t = written[name]
+        others = [(n, written[n]) for n in names[i + 1:]] + [(n, r) for n, r in read.items() if r is not None]
+        for other_name, other in others:
+            if t.numel() and other.numel() and t.device == other.device and _overlaps(t, other):
+                raise ValueError(f"{name}: shares memory with {other_name}; the op writes {name} in place, so "
+                                 "pass a separate tensor")
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
+        return False
+    (a0, a1), (b0, b1) = _byte_extent(a), _byte_extent(b)
+    return a0 < b1 and b0 < a1
+
+
 def out_without_autograd(out: object, *tensors: torch.Tensor | None) -> None:
     """Reject an ``out=`` slice write when autograd would record the call: slice writes are not
-    differentiable (training layers concatenate with torch.cat instead)."""
+    differentiable (training layers concatenate with torch.cat instead), and ``out`` itself must not
+    require grad (an in-place write into it cannot be differentiated)."""
     if out is None or not torch.is_grad_enabled():
         return
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        raise ValueError("out: expected a tensor that does not require grad (the op writes into it in place); "
+                         "pass a buffer from torch.empty, or call under torch.no_grad()")
     if any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors):
         raise ValueError("out: slice writes are not differentiable; with inputs that require grad, call the op "
                          "without out= (and concatenate the results)")

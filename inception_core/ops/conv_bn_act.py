@@ -155,8 +155,7 @@ def _conv_bn_act_out_op(x: Tensor, weight: Tensor, scale: Tensor | None, shift: 
                         residual: Tensor | None, stride: Sequence[int], padding: Sequence[int], act: str,
                         res_scale: float, out: Tensor, out_offset: int) -> None:
     k = weight.shape[0]
-    _checks.no_overlap(x, "x", out, out_offset, k)
-    _checks.no_overlap(residual, "residual", out, out_offset, k)
+    _checks.no_overlap_inputs(out, out_offset, k, x=x, weight=weight, scale=scale, shift=shift, residual=residual)
     y = out.narrow(1, out_offset, k)
     _compute(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale, y)
 
@@ -207,12 +206,15 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
                          f"got weight of shape {tuple(weight.shape)} (grouped convolution is not supported)")
     if k == 0 or r == 0 or s == 0:
         raise ValueError(f"weight: expected non-empty (K, C, R, S), got {tuple(weight.shape)}")
+    if c == 0:
+        raise ValueError(f"x: expected at least one input channel, got shape {tuple(x.shape)}")
     stride = _checks.pair(stride, "stride", minimum=1)
     padding = _checks.pair(padding, "padding", minimum=0)
     if act not in _ACTS:
         raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
     if not isinstance(res_scale, (int, float)) or isinstance(res_scale, bool):
         raise TypeError(f"res_scale: expected a float, got {type(res_scale).__name__}")
+    _checks.out_offset_needs_out(out, out_offset)
     h, w = x.shape[2:]
     if h + 2 * padding[0] < r or w + 2 * padding[1] < s:
         raise ValueError(f"x: spatial size ({h}, {w}) with padding {padding} is smaller than the "

@@ -268,6 +268,8 @@ def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Ten
                          f"got weight of shape {tuple(weight.shape)} (grouped convolution is not supported)")
     if k == 0 or r == 0 or s == 0:
         raise ValueError(f"weight: expected non-empty (K, C, R, S), got {tuple(weight.shape)}")
+    if c == 0:
+        raise ValueError(f"x: expected at least one input channel, got shape {tuple(x.shape)}")
     stride = _checks.pair(stride, "stride", minimum=1)
     padding = _checks.pair(padding, "padding", minimum=0)
     if act not in _ACTS:
@@ -277,8 +279,8 @@ def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Ten
             raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
     if not 0.0 <= momentum_factor <= 1.0:
         raise ValueError(f"momentum_factor: expected a value in [0, 1], got {momentum_factor}")
-    if eps < 0:
-        raise ValueError(f"eps: expected a value >= 0, got {eps}")
+    if not eps > 0:  # torch.nn.BatchNorm2d's rule; NaN fails too
+        raise ValueError(f"eps: expected a value > 0 (as torch's BatchNorm), got {eps}")
     h, w = x.shape[2:]
     if h + 2 * padding[0] < r or w + 2 * padding[1] < s:
         raise ValueError(f"x: spatial size ({h}, {w}) with padding {padding} is smaller than the kernel ({r}, {s})")
@@ -297,6 +299,8 @@ def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Ten
         if tuple(residual.shape) != shape:
             raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
     if not torch.compiler.is_compiling():
+        _checks.written_apart(dict(running_mean=running_mean, running_var=running_var),
+                              dict(x=x, weight=weight, gamma=gamma, beta=beta, residual=residual))
         backend_for(x, "conv_bn_act_train")  # raise now if the backend cannot run the call
 
     y, _, _, _, new_mean, new_var = _conv_bn_act_train_op(

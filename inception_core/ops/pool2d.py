@@ -215,6 +215,7 @@ def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_off
         raise ValueError(f"padding: expected at most half the kernel size {kernel} (as torch requires), "
                          f"got {padding}")
     _check_flag(ceil_mode, "ceil_mode")
+    _checks.out_offset_needs_out(out, out_offset)
     shape = _out_shape(x, kernel, stride, padding, ceil_mode)
     if shape[2] < 1 or shape[3] < 1:
         raise ValueError(f"x: spatial size {tuple(x.shape[2:])} is too small for kernel_size {kernel}, "
