@@ -14,6 +14,12 @@ A backend named explicitly that cannot run a call raises ``BackendUnavailableErr
 
 The choice comes, highest first, from the ``backend(name)`` context manager, ``set_backend(name)``,
 and the ``INCEPTION_CORE_BACKEND`` environment variable.
+
+Threads: ``backend(name)`` holds its choice in a context variable, so it applies to the thread (or
+asyncio task) that entered it; a thread started inside it begins with the process-wide choice
+(``set_backend`` / the environment variable). Enter ``backend(name)`` inside the thread, or start the
+thread's target through ``contextvars.copy_context().run``. Under Triton's interpreter, launches from
+several threads run one at a time (the interpreter keeps a launch's state in module globals).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextvars
 import functools
 import importlib.util
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -50,6 +57,7 @@ _CHOICES = ("auto", *AVAILABLE_BACKENDS)
 _configured: str | None = None  # set_backend(); None -> environment variable, then "auto"
 _scoped: contextvars.ContextVar[str | None] = contextvars.ContextVar("inception_core_backend", default=None)
 _warned: set[str] = set()
+_interpreter_lock = threading.RLock()
 
 
 class BackendUnavailableError(RuntimeError):
@@ -82,7 +90,12 @@ def get_backend() -> str:
 
 @contextlib.contextmanager
 def backend(name: str) -> Iterator[str]:
-    """Context manager that runs its body with the given backend."""
+    """Context manager that runs its body with the given backend.
+
+    The choice is a context variable: it holds in this thread (and asyncio task) only. A thread
+    started inside the ``with`` block does not see it and uses the process-wide choice
+    (``set_backend``, else ``INCEPTION_CORE_BACKEND``, else auto); enter ``backend(name)`` in the
+    thread itself, or run its target through ``contextvars.copy_context().run``."""
     token = _scoped.set(_validate(name, "backend(name)"))
     try:
         yield _scoped.get()
@@ -121,6 +134,7 @@ def triton_status(device: torch.device) -> str | None:
             "set it before the first import"
         )
     if kernels.INTERPRETED:
+        _serialize_interpreted_launches()
         return None  # the interpreter runs on CPU and CUDA tensors alike
     if device.type != "cuda":
         return f"Triton kernels run on CUDA tensors, got a tensor on {device.type} (set TRITON_INTERPRET=1 for CPU)"
@@ -130,6 +144,29 @@ def triton_status(device: torch.device) -> str | None:
     if major < 8:
         return f"the kernels need compute capability >= 8.0, device {device} has {major}.x"
     return None
+
+
+def _serialize_interpreted_launches() -> None:
+    """Make every launch through Triton's interpreter hold one process-wide lock.
+
+    The interpreter runs a launch by swapping interpreted versions into ``triton.language`` and keeping
+    the grid index in a module global; two threads launching at once see each other's state and fail
+    (InterpreterError) or compute wrong values. Installed once, at the first dispatch to the triton
+    backend under the interpreter; compiled (GPU) launches are untouched."""
+    from triton.runtime import interpreter
+
+    executor = interpreter.GridExecutor
+    if getattr(executor.__call__, "_inception_core_serialized", False):
+        return
+    launch = executor.__call__
+
+    @functools.wraps(launch)
+    def serialized(self, *args, **kwargs):
+        with _interpreter_lock:
+            return launch(self, *args, **kwargs)
+
+    serialized._inception_core_serialized = True
+    executor.__call__ = serialized
 
 
 def cuda_status(device: torch.device) -> str | None:

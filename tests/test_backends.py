@@ -111,3 +111,51 @@ def test_triton_on_cpu_without_interpreter_says_why():
         pytest.skip("the kernels were imported under the interpreter, which runs on CPU tensors")
     reason = backends.triton_status(torch.device("cpu"))
     assert reason is not None and "CUDA" in reason
+
+
+def test_backend_context_does_not_reach_new_threads():
+    """Documented behaviour: ``backend()`` is per thread (a context variable); set_backend is per process."""
+    import threading
+
+    seen = {}
+    inception_core.set_backend("auto")
+    with inception_core.backend("torch"):
+        thread = threading.Thread(target=lambda: seen.setdefault("backend", inception_core.get_backend()))
+        thread.start()
+        thread.join()
+    assert seen["backend"] == "auto"
+    assert "thread" in backends.backend.__doc__
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the lock serialises Triton's CPU interpreter only")
+def test_interpreted_launches_from_several_threads():
+    """The interpreter keeps a launch's state in module globals: without the lock, two threads launching
+    at once fail with InterpreterError or compute wrong values."""
+    import threading
+
+    from inception_core.ops import conv_bn_act, conv_bn_act_ref, max_pool2d, max_pool2d_ref
+
+    x = torch.randn(1, 16, 4, 4)
+    w = torch.randn(16, 16, 3, 3)
+    expected = (conv_bn_act_ref(x, w, padding=1), max_pool2d_ref(x, 3, 1, 1))
+    errors, results = [], []
+    start = threading.Barrier(4)
+
+    def work():
+        try:
+            start.wait()
+            with inception_core.backend("triton"):
+                results.append((conv_bn_act(x, w, padding=1), max_pool2d(x, 3, 1, 1)))
+        except Exception as exc:  # collected: an exception in a thread would not fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 4
+    for conv, pool in results:
+        torch.testing.assert_close(conv, expected[0], rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(pool, expected[1])
