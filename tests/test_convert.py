@@ -69,3 +69,21 @@ def test_convert_keeps_dtype_and_memory_format():
 def test_convert_rejects_other_models():
     with pytest.raises(TypeError, match="^model: expected one of"):
         inception_core.convert(torch.nn.Linear(2, 2))
+
+
+def test_convert_names_a_replaced_classifier():
+    import torchvision
+
+    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    ref.fc = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(1024, 5))
+    with pytest.raises(TypeError, match=r"^model.fc: expected the reference's nn.Linear classifier, got Sequential"):
+        inception_core.convert(ref)
+
+
+def test_convert_names_modified_layers():
+    import torchvision
+
+    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    ref.conv1.conv = torch.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=True)  # a bias the reference lacks
+    with pytest.raises(ValueError, match=r"^model: its parameters do not match the reference"):
+        inception_core.convert(ref)
