@@ -316,6 +316,7 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
         if folding == "separate":
             affine = (a, b)
 
+    icf.freeze_folding(frozen)  # folds computed once (the copy is frozen; see freeze_folding)
     module = InferenceModule(frozen, example_input, affine, folding)
     if example_input.device.type == "cuda" and cuda_graph:
         module.capture(example_input)

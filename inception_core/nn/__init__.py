@@ -8,6 +8,8 @@ folded, slice writes; training: BN batch statistics in the conv epilogue, differ
 - ``ConcatBlock``, ``ScaledResidualBlock``, ``ChannelSlots``: block bases whose branches write their
   own channel slices of the block output (no ``torch.cat``), and the Inception-ResNet residual block
   whose scaled add and activation run in the up-projection's epilogue.
+- ``freeze_folding(model)``: cache the BatchNorm folds (by default every eval forward folds again, so
+  every edit, ``.data`` writes included, is seen by the next call).
 """
 
 import inspect as _inspect
@@ -17,6 +19,7 @@ import torch.nn as _torch_nn
 from inception_core.nn import functional
 from inception_core.nn.blocks import Branch, ChannelSlots, ConcatBlock, ReductionBlock, ScaledResidualBlock
 from inception_core.nn.conv import BasicConv2d
+from inception_core.nn.functional import freeze_folding
 from inception_core.nn.pooling import AvgPool2d, MaxPool2d
 
 _OURS = [
@@ -28,6 +31,7 @@ _OURS = [
     "MaxPool2d",
     "ReductionBlock",
     "ScaledResidualBlock",
+    "freeze_folding",
     "functional",
 ]
 _FROM_TORCH = [
@@ -49,6 +53,7 @@ __all__ = [  # our names first, then torch.nn's
     "MaxPool2d",
     "ReductionBlock",
     "ScaledResidualBlock",
+    "freeze_folding",
     "functional",
     "init",
     "parameter",

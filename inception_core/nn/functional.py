@@ -26,6 +26,7 @@ __all__ = [
     "conv_bn_act",
     "dense",
     "fold_bn",
+    "freeze_folding",
     "max_pool2d",
     "needs_autograd",
     "sibling_conv_bn_act",
@@ -73,30 +74,81 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[Tensor | None, 
 
 def _stamp(tensors) -> tuple:
     """Identity and version of tensors: changes on in-place updates (optimizer steps, load_state_dict,
-    fill_) and on replacement (.to(), assigning a new Parameter)."""
+    fill_) and on replacement (.to(), assigning a new Parameter); NOT on writes through ``.data``."""
     return tuple((t.data_ptr(), t._version, t.dtype, t.device) if t is not None else None for t in tensors)
 
 
-def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype):
-    """(weight in ``dtype`` and channels_last, scale, shift), cached on the conv module and rebuilt
-    whenever any parameter or buffer they come from changed."""
-    sources = (conv.weight, conv.bias) + ((bn.weight, bn.bias, bn.running_mean, bn.running_var) if bn else ())
-    if torch.compiler.is_compiling():  # traced graphs recompute it (and constant-fold it when frozen)
-        weight = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
-        return (weight, *fold_bn(conv, bn))
-    try:
-        stamp = (_stamp(sources), dtype, bn.eps if bn is not None else None)
-    except RuntimeError:  # inference tensors carry no version counter: no caching for them
-        stamp = None
-    cache = conv.__dict__.get("_ic_fold_cache")
-    if stamp is not None and cache is not None and cache[0] == stamp:
-        return cache[1]
+_FROZEN = "_ic_frozen_folds"
+
+
+def freeze_folding(model: nn.Module, frozen: bool = True) -> nn.Module:
+    """Cache the BatchNorm folds of ``model``'s fused layers (True) or recompute them on every eval
+    forward (False, the default of every module). Returns ``model``.
+
+    Unfrozen (default): every eval forward folds BatchNorm again from the current parameters and buffers,
+    so any edit is seen by the next call, writes through ``.data`` included; on the CPU this costs about
+    one pass over the weights per call. Frozen: the folded weights (on the CPU's torch backend with the
+    BatchNorm scale and the residual scale multiplied into them) are computed once and reused; they are
+    rebuilt when a source tensor is replaced or changed in place through autograd's version counter
+    (optimizer steps, ``load_state_dict``, ``copy_`` under ``torch.no_grad()``), but NOT after a write
+    through ``.data``: freeze again after such edits. ``optimize_for_inference`` freezes its copy.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    for m in model.modules():
+        if frozen:
+            m.__dict__[_FROZEN] = True
+        else:
+            m.__dict__.pop(_FROZEN, None)
+        m.__dict__.pop("_ic_fold_cache", None)
+        m.__dict__.pop("_ic_sibling_cache", None)
+    return model
+
+
+def _weights_take_scale(x: Tensor, dtype: torch.dtype) -> bool:
+    """Whether the conv runs on the torch backend's oneDNN path, where a folded scale is cheapest in
+    the weights (the Triton and CUDA kernels apply it in their epilogue for free)."""
+    from inception_core.backends import backend_for
+    from inception_core.ops.conv_torch import onednn_fusable
+
+    return dtype == torch.float32 and onednn_fusable(x) and backend_for(x, "conv_bn_act") == "torch"
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain: float | None):
+    """(weight in ``dtype`` and channels_last, scale, shift); with ``gain`` (a float): the weight times
+    scale times gain, None, shift times gain."""
     weight = conv.weight.detach()
-    if weight.dtype != dtype or not weight.is_contiguous(memory_format=torch.channels_last):
-        weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
-    value = (weight, *fold_bn(conv, bn))
-    if stamp is not None:
-        conv.__dict__["_ic_fold_cache"] = (stamp, value)
+    scale, shift = fold_bn(conv, bn)
+    if gain is None:
+        if weight.dtype != dtype or not weight.is_contiguous(memory_format=torch.channels_last):
+            weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
+        return weight, scale, shift
+    k = weight.shape[0]
+    factor = torch.full((k,), gain, dtype=torch.float32, device=weight.device)
+    if scale is not None:
+        factor = factor * scale
+    scaled = torch.empty(weight.shape, dtype=dtype, device=weight.device, memory_format=torch.channels_last)
+    torch.mul(weight, factor.view(-1, 1, 1, 1).to(dtype), out=scaled)
+    return scaled, None, None if shift is None else shift * gain
+
+
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain: float | None = None):
+    """``_fold`` of ``conv`` and ``bn``: recomputed on every call, or, once ``freeze_folding`` marked the
+    conv, cached on it and rebuilt whenever a source tensor is replaced or its version changes."""
+    if torch.compiler.is_compiling():  # traced graphs recompute it (and constant-fold it when frozen)
+        return _fold(conv, bn, dtype, gain)
+    if not conv.__dict__.get(_FROZEN):
+        return _fold(conv, bn, dtype, gain)
+    sources = (conv.weight, conv.bias) + ((bn.weight, bn.bias, bn.running_mean, bn.running_var) if bn else ())
+    try:
+        stamp = (_stamp(sources), dtype, bn.eps if bn is not None else None, gain)
+    except RuntimeError:  # inference tensors carry no version counter: no caching for them
+        return _fold(conv, bn, dtype, gain)
+    cache = conv.__dict__.get("_ic_fold_cache")
+    if cache is not None and cache[0] == stamp:
+        return cache[1]
+    value = _fold(conv, bn, dtype, gain)
+    conv.__dict__["_ic_fold_cache"] = (stamp, value)
     return value
 
 
@@ -203,8 +255,13 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
         y = ops.conv_bn_act(x.to(dtype), conv.weight.to(dtype), scale, shift, stride=conv.stride,
                             padding=conv.padding, act=act, residual=residual, res_scale=res_scale)
         return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
-    weight, scale, shift = _folded(conv, bn, dtype)
-    return ops.conv_bn_act(x.to(dtype), weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
+    x = x.to(dtype)
+    if conv.__dict__.get(_FROZEN) and _weights_take_scale(x, dtype):
+        weight, scale, shift = _folded(conv, bn, dtype, res_scale if residual is not None else 1.0)
+        res_scale = 1.0
+    else:
+        weight, scale, shift = _folded(conv, bn, dtype)
+    return ops.conv_bn_act(x, weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
                            residual=residual, res_scale=res_scale, out=out, out_offset=out_offset)
 
 
@@ -252,35 +309,44 @@ def siblings_fusable(units) -> bool:
             and all(_is_pointwise(c) and _can_fuse_conv(c, b) for c, b, _ in parts))
 
 
-def _stacked(parts, dtype: torch.dtype, owner: nn.Module):
-    """Weights, scales and shifts of several convs stacked along the output channels, cached on ``owner``
-    and rebuilt when any unit's folded values were rebuilt (the per-unit caches track every change)."""
-    folded = [_folded(conv, bn, dtype) for conv, bn, _ in parts]
-    if torch.compiler.is_compiling():
-        key = None
-    else:
-        key = tuple(id(t) for f in folded for t in f)
+def _stacked(parts, dtype: torch.dtype, owner: nn.Module, scaled: bool):
+    """Weights, scales and shifts of several convs stacked along the output channels (``scaled``: the
+    scales multiplied into the weights, scale None). Recomputed on every call, or, once
+    ``freeze_folding`` marked ``owner``, cached on it and rebuilt when any unit's cached fold was."""
+    frozen = bool(owner.__dict__.get(_FROZEN)) and not torch.compiler.is_compiling()
+    gain = 1.0 if scaled else None
+    if frozen:
+        folded = [_folded(conv, bn, dtype, gain) for conv, bn, _ in parts]
+        key = (tuple(id(t) for f in folded for t in f), scaled)
         cache = owner.__dict__.get("_ic_sibling_cache")
         if cache is not None and cache[0] == key:
             return cache[2]
-    k_total = sum(f[0].shape[0] for f in folded)
-    w0 = folded[0][0]
-    weight = torch.empty((k_total, *w0.shape[1:]), dtype=w0.dtype, device=w0.device,
-                         memory_format=torch.channels_last)
+    k_total = sum(conv.out_channels for conv, _, _ in parts)
+    w0 = parts[0][0].weight
+    weight = torch.empty((k_total, *w0.shape[1:]), dtype=dtype, device=w0.device, memory_format=torch.channels_last)
     acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
-    scale = torch.ones(k_total, dtype=acc_dtype, device=w0.device)
+    scale = None if scaled else torch.ones(k_total, dtype=acc_dtype, device=w0.device)
     shift = torch.zeros(k_total, dtype=acc_dtype, device=w0.device)
     k = 0
-    for w, s, b in folded:  # filled by slices, not torch.cat: the fused path stays free of cat
-        n = w.shape[0]
-        weight[k:k + n].copy_(w)
-        if s is not None:
+    for i, (conv, bn, _) in enumerate(parts):  # filled by slices, not torch.cat: the fused path stays free of cat
+        n = conv.out_channels
+        if frozen:
+            w, s, b = folded[i]
+            weight[k:k + n].copy_(w)
+        else:  # straight from the parameters: one pass over the weights
+            s, b = fold_bn(conv, bn)
+            w = conv.weight.detach()
+            if scaled and s is not None:
+                torch.mul(w, s.view(-1, 1, 1, 1).to(dtype), out=weight[k:k + n])
+            else:
+                weight[k:k + n].copy_(w)
+        if s is not None and scale is not None:
             scale[k:k + n].copy_(s)
         if b is not None:
             shift[k:k + n].copy_(b)
         k += n
     value = (weight, scale, shift)
-    if key is not None:
+    if frozen:
         owner.__dict__["_ic_sibling_cache"] = (key, folded, value)  # folded kept alive: ids stay unique
     return value
 
@@ -296,8 +362,9 @@ def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor, out_
     """
     parts = [_unit(u) for u in units]
     dtype = compute_dtype(x)
-    weight, scale, shift = _stacked(parts, dtype, owner)
-    ops.conv_bn_act(x.to(dtype), weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
+    x = x.to(dtype)
+    weight, scale, shift = _stacked(parts, dtype, owner, _weights_take_scale(x, dtype))
+    ops.conv_bn_act(x, weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
     slices, k = [], out_offset
     for conv, _, _ in parts:
         slices.append(out.narrow(1, k, conv.out_channels))

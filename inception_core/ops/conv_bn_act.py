@@ -18,6 +18,7 @@ from torch import Tensor
 
 from inception_core.backends import backend_for
 from inception_core.ops import _checks
+from inception_core.ops.conv_torch import conv_bn_act_torch
 
 __all__ = ["conv_bn_act", "conv_bn_act_ref", "conv_output_size", "launch_conv_bn_act_triton"]
 
@@ -125,8 +126,7 @@ def _compute(x, weight, scale, shift, residual, stride, padding, act, res_scale,
         _cuda_ext.ops().conv_bn_act_out(x, weight, scale, shift, residual, list(stride), list(padding), act,
                                         float(res_scale), y, 0)
     else:
-        y.copy_(conv_bn_act_ref(x, weight, scale, shift, stride=stride, padding=padding, act=act,
-                                residual=residual, res_scale=res_scale))
+        y.copy_(conv_bn_act_torch(x, weight, scale, shift, residual, stride, padding, act, res_scale))
 
 
 def _out_shape(x: Tensor, weight: Tensor, stride, padding) -> tuple[int, int, int, int]:
@@ -138,6 +138,8 @@ def _out_shape(x: Tensor, weight: Tensor, stride, padding) -> tuple[int, int, in
 def _conv_bn_act_op(x: Tensor, weight: Tensor, scale: Tensor | None, shift: Tensor | None,
                     residual: Tensor | None, stride: Sequence[int], padding: Sequence[int], act: str,
                     res_scale: float) -> Tensor:
+    if backend_for(x, "conv_bn_act") == "torch":  # a fresh result: no copy into a preallocated one
+        return conv_bn_act_torch(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale)
     y = torch.empty(_out_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
                     memory_format=torch.channels_last)
     _compute(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale, y)

@@ -280,3 +280,92 @@ def test_horizontal_fusion_of_sibling_1x1_convs(direct, backend_name, device, mo
     torch.testing.assert_close(y2, expected2, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(y2, y)
     assert list(block.state_dict()) == keys
+
+
+# Every source of a fold, edited through .data (no version bump: manual SGD loops, pruning, old init code)
+_DATA_EDITS = {
+    "conv.weight": lambda conv, bn: conv.weight.data.mul_(0.5),
+    "conv.bias": lambda conv, bn: conv.bias.data.add_(0.7),
+    "bn.weight": lambda conv, bn: bn.weight.data.mul_(-1.5),
+    "bn.bias": lambda conv, bn: bn.bias.data.add_(0.9),
+    "bn.running_mean": lambda conv, bn: bn.running_mean.data.add_(0.8),
+    "bn.running_var": lambda conv, bn: bn.running_var.data.mul_(3.0),
+}
+
+
+# the fold is backend-independent but for its torch-backend form (scale in the weights): every edit on torch,
+# all edits at once on the (interpreted, slow) triton kernel
+_EDIT_CASES = [([e], "torch") for e in _DATA_EDITS] + [(list(_DATA_EDITS), "triton")]
+
+
+@pytest.mark.parametrize("edits, backend_name", _EDIT_CASES, ids=[f"{b}-{'+'.join(e)}" for e, b in _EDIT_CASES])
+def test_data_edits_reach_the_next_forward(edits, backend_name):
+    """issue 13 item 2: ``.data`` writes do not bump the version counter; the next eval forward must see them."""
+    ours = icnn.BasicConv2d(8, 6, bias=True, kernel_size=3, padding=1).eval()
+    _randomize_bn(ours.bn)
+    x = torch.randn(2, 8, 5, 5)
+
+    def expected():  # the stock modules on the same (edited) tensors
+        return torch.relu(ours.bn(ours.conv(x)))
+
+    with torch.no_grad(), inception_core.backend(backend_name):
+        torch.testing.assert_close(ours(x), expected(), rtol=1e-5, atol=1e-5)  # the fold is computed here
+        for _ in range(2):  # seen every time, not only once
+            for edit in edits:
+                _DATA_EDITS[edit](ours.conv, ours.bn)
+            torch.testing.assert_close(ours(x), expected(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("edits, backend_name", _EDIT_CASES, ids=[f"{b}-{'+'.join(e)}" for e, b in _EDIT_CASES])
+def test_data_edits_reach_the_stacked_sibling_fold(edits, backend_name):
+    block = _ToySiblings(8, True).eval()
+    for m in block.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.bias = torch.nn.Parameter(torch.randn(m.out_channels) * 0.1)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            _randomize_bn(m)
+    x = torch.randn(1, 8, 4, 4)
+
+    def stock(unit, t):
+        return torch.relu(unit.bn(unit.conv(t)))
+
+    def expected():  # the stock modules on the same (edited) tensors
+        return torch.cat([stock(block.branch1x1, x), stock(block.branch5x5_2, stock(block.branch5x5_1, x)),
+                          stock(block.branch3x3_2, stock(block.branch3x3_1, x))], 1)
+
+    with torch.no_grad(), inception_core.backend(backend_name):
+        torch.testing.assert_close(block(x), expected(), rtol=1e-5, atol=1e-5)
+        for unit in (block.branch1x1, block.branch3x3_1):  # the direct branch and a reduction
+            for edit in edits:
+                _DATA_EDITS[edit](unit.conv, unit.bn)
+            torch.testing.assert_close(block(x), expected(), rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_folding_is_explicit_and_follows_versioned_edits():
+    """``freeze_folding`` caches the fold: versioned in-place edits still reach it, ``.data`` writes do not
+    until it is frozen again (the documented contract of the fast path)."""
+    ours, ref = _pair(kernel_size=3, padding=1)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, 16, 7, 7)
+    assert icnn.freeze_folding(ours) is ours
+    with torch.no_grad(), inception_core.backend("torch"):
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+        assert "_ic_fold_cache" in ours.conv.__dict__
+        cached = ours.conv.__dict__["_ic_fold_cache"][1][0]
+        ours(x)
+        assert ours.conv.__dict__["_ic_fold_cache"][1][0] is cached  # reused, not recomputed
+        ours.bn.running_var.mul_(2.0)  # versioned: seen
+        ref.bn.running_var.mul_(2.0)
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+        ours.conv.weight.data.mul_(0.5)  # .data: not seen while frozen
+        ref.conv.weight.data.mul_(0.5)
+        assert not torch.allclose(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+        icnn.freeze_folding(ours)  # freezing again folds the current values
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+        icnn.freeze_folding(ours, False)
+        ours.conv.weight.data.mul_(0.5)
+        ref.conv.weight.data.mul_(0.5)
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
+        icnn.freeze_folding("not a model")
