@@ -54,13 +54,23 @@ class AutotuneStats:
 
     ``tuned``: problems tuned here (each cost ``tune_s`` seconds in total, compilation of every config
     included); ``disk_hits``: problems whose config came from the disk cache; ``memory_hits``: launches
-    of a problem already resolved in this process.
+    of a problem already resolved in this process. The launch path (``inception_core/launch.py``) adds
+    ``launches``, ``variants`` (distinct compile units first launched here), ``compile_s`` (seconds of
+    those first launches) and where the other configs came from (``table_hits``, ``heuristic_hits``,
+    ``fixed_hits``, ``explicit_hits``).
     """
 
     tuned: int = 0
     tune_s: float = 0.0
     disk_hits: int = 0
     memory_hits: int = 0
+    launches: int = 0
+    variants: int = 0
+    compile_s: float = 0.0
+    table_hits: int = 0
+    heuristic_hits: int = 0
+    fixed_hits: int = 0
+    explicit_hits: int = 0
 
 
 _STATS: dict[str, AutotuneStats] = {}
@@ -89,8 +99,10 @@ def _disk_enabled() -> bool:
 def autotune_stats() -> dict[str, Any]:
     """Tuning cost and cache use since the process started: totals, per kernel, and the cache dir.
 
-    Returns ``{"tuned": int, "tune_s": float, "disk_hits": int, "memory_hits": int,
-    "per_kernel": {kernel: {...same fields}}, "cache_dir": str, "disk_cache": bool}``.
+    Returns the ``AutotuneStats`` fields summed over kernels (``tuned``, ``tune_s``, ``disk_hits``,
+    ``memory_hits``, ``launches``, ``variants``, ``compile_s``, ``table_hits``, ``heuristic_hits``,
+    ``fixed_hits``, ``explicit_hits``), ``"per_kernel": {kernel: {...same fields}}``, ``"cache_dir": str``
+    and ``"disk_cache": bool``.
     """
     per_kernel = {k: dataclasses.asdict(s) for k, s in sorted(_STATS.items())}
     totals = {f.name: sum(s[f.name] for s in per_kernel.values()) for f in dataclasses.fields(AutotuneStats)}

@@ -296,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     isc = sub.add_parser("isc", help="Inception Score of a folder of images", description=fid_cli.__doc__)
     fid_cli.add_isc_arguments(isc)
     isc.set_defaults(func=fid_cli.main_isc)
+    from inception_core import tune as tune_cli
+
+    tune = sub.add_parser("tune", help="time every config of the networks' problems, write a tuned table",
+                          description=tune_cli.__doc__)
+    tune_cli.add_tune_arguments(tune)
+    tune.set_defaults(func=tune_cli.main_tune)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.parser = sub.choices[args.command]

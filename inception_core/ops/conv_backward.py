@@ -139,6 +139,7 @@ def launch_pointwise_backward_triton(grad_y: Tensor, y: Tensor | None, conv_out:
                                      res_scale: float, need_coef_bias: bool, need_residual: bool):
     """Triton version of step 1 (same contract as ``pointwise_backward_ref``)."""
     from inception_core.kernels import batch_norm as kmod
+    from inception_core.launch import launch_fixed
 
     n, k, oh, ow = grad_y.shape
     acc = _acc_dtype(grad_y)
@@ -162,11 +163,11 @@ def launch_pointwise_backward_triton(grad_y: Tensor, y: Tensor | None, conv_out:
             rows = _cdiv(p, block_p)
             psum = torch.empty((rows, k), dtype=acc, device=dev)
             psumx = torch.empty((rows, k), dtype=acc, device=dev)
-            kmod._bn_bwd_reduce_kernel[(rows, _cdiv(k, block_c))](
-                grad_y, y_t, c_t, mean if train else dummy, invstd if train else dummy, g_t, psum, psumx,
-                n, k, oh, ow, *strides,
-                NEED_SUMS=train or need_coef_bias, STORE_G=need_residual, **common,
-                BLOCK_P=block_p, BLOCK_C=block_c, num_warps=4)
+            launch_fixed("bn_bwd_reduce", kmod._bn_bwd_reduce_kernel, (rows, _cdiv(k, block_c)),
+                         (grad_y, y_t, c_t, mean if train else dummy, invstd if train else dummy, g_t, psum, psumx,
+                          n, k, oh, ow, *strides),
+                         dict(NEED_SUMS=train or need_coef_bias, STORE_G=need_residual, **common,
+                              BLOCK_P=block_p, BLOCK_C=block_c), dev)
         a = torch.empty(k, dtype=acc, device=dev)
         b = torch.empty(k, dtype=acc, device=dev)
         d = torch.empty(k, dtype=acc, device=dev)
@@ -174,18 +175,18 @@ def launch_pointwise_backward_triton(grad_y: Tensor, y: Tensor | None, conv_out:
             grad_coef = torch.empty(k, dtype=acc, device=dev)
             grad_bias = torch.empty(k, dtype=acc, device=dev)
         fin_c = kmod.FINALIZE_BLOCK_C
-        kmod._bn_bwd_finalize_kernel[(_cdiv(k, fin_c),)](
-            psum if (train or need_coef_bias) else dummy, psumx if (train or need_coef_bias) else dummy,
-            coef if coef is not None else dummy, invstd if train else dummy,
-            grad_coef if grad_coef is not None else dummy, grad_bias if grad_bias is not None else dummy,
-            a, b, d, _cdiv(p, kmod.REDUCE_BLOCK_P), k, p, float(res_scale),
-            HAS_SUMS=train or need_coef_bias, HAS_COEF=coef is not None, TRAIN=train,
-            ACC_FP64=acc == torch.float64, BLOCK_T=kmod.FINALIZE_BLOCK_T, BLOCK_C=fin_c, num_warps=4)
+        launch_fixed("bn_bwd_finalize", kmod._bn_bwd_finalize_kernel, (_cdiv(k, fin_c),),
+                     (psum if (train or need_coef_bias) else dummy, psumx if (train or need_coef_bias) else dummy,
+                      coef if coef is not None else dummy, invstd if train else dummy,
+                      grad_coef if grad_coef is not None else dummy, grad_bias if grad_bias is not None else dummy,
+                      a, b, d, _cdiv(p, kmod.REDUCE_BLOCK_P), k, p, float(res_scale)),
+                     dict(HAS_SUMS=train or need_coef_bias, HAS_COEF=coef is not None, TRAIN=train,
+                          ACC_FP64=acc == torch.float64, BLOCK_T=kmod.FINALIZE_BLOCK_T, BLOCK_C=fin_c), dev)
         block_p, block_c = kmod.APPLY_BLOCK_P, kmod.APPLY_BLOCK_C
-        kmod._bn_bwd_apply_kernel[(_cdiv(p, block_p), _cdiv(k, block_c))](
-            grad_y, y_t, c_t, mean if train else dummy, invstd if train else dummy, a, b, d, gc,
-            n, k, oh, ow, *[s for t in (grad_y, y_t, c_t, gc) for s in t.stride()],
-            **common, BLOCK_P=block_p, BLOCK_C=block_c, num_warps=4)
+        launch_fixed("bn_bwd_apply", kmod._bn_bwd_apply_kernel, (_cdiv(p, block_p), _cdiv(k, block_c)),
+                     (grad_y, y_t, c_t, mean if train else dummy, invstd if train else dummy, a, b, d, gc,
+                      n, k, oh, ow, *[s for t in (grad_y, y_t, c_t, gc) for s in t.stride()]),
+                     dict(**common, BLOCK_P=block_p, BLOCK_C=block_c), dev)
     return gc, grad_coef, grad_bias, grad_res
 
 
@@ -202,6 +203,7 @@ def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, 
     """Triton version of step 2: dgrad and wgrad kernels (``*_config`` runs one config, for tests)."""
     from inception_core.kernels import INTERPRETED
     from inception_core.kernels import conv_bwd as kmod
+    from inception_core.launch import launch, launch_fixed
 
     n, c, h, w = x.shape
     k, _, r, s = weight.shape
@@ -222,7 +224,7 @@ def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, 
             def grid_dx(meta):
                 return (_cdiv(m, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]), stride[0] * stride[1])
 
-            _launch(kmod.conv_bwd_dx_kernel, kmod._conv_bwd_dx_kernel, grid_dx, args, geometry, dx_config)
+            launch("conv_bwd_dx", grid_dx, args, geometry, x.device, config=dx_config)
         if need_w:
             p = n * oh * ow
             splits = wgrad_splits(p, k, c, r * s)
@@ -237,21 +239,13 @@ def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, 
             def grid_dw(meta):
                 return (_cdiv(k, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]), r * s, splits)
 
-            _launch(kmod.conv_bwd_dw_kernel, kmod._conv_bwd_dw_kernel, grid_dw, args, geometry, dw_config)
+            launch("conv_bwd_dw", grid_dw, args, geometry, x.device, config=dw_config)
             gw = grad_weight_like(weight)
             total = k * c * r * s
-            kmod._sum_splits_kernel[(_cdiv(total, kmod.SUM_BLOCK),)](
-                part, gw, splits, total, c, r, s, part.stride(0), *gw.stride(),
-                BLOCK=kmod.SUM_BLOCK, num_warps=4)
+            launch_fixed("sum_splits", kmod._sum_splits_kernel, (_cdiv(total, kmod.SUM_BLOCK),),
+                         (part, gw, splits, total, c, r, s, part.stride(0), *gw.stride()),
+                         dict(BLOCK=kmod.SUM_BLOCK), x.device)
     return gx, gw
-
-
-def _launch(tuned, raw, grid, args, meta, config):
-    if config is None:
-        tuned[grid](*args, **meta)
-    else:
-        full = {**meta, **config.kwargs}
-        raw[grid(full)](*args, **full, num_warps=config.num_warps, num_stages=config.num_stages)
 
 
 def pointwise_backward(backend: str, *args):

@@ -55,13 +55,13 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
                               stats: tuple[Tensor, Tensor] | None = None) -> None:
     """Launch the Triton kernel writing into ``y`` (N, K, OH, OW), any strides (a slice view is fine).
 
-    ``config`` (a ``triton.Config``) bypasses autotuning and runs that config; tests use it to check
-    every shipped config. ``stats`` = (sum, m2), each (ceil(N*OH*OW / STATS_ROWS), K) in the accumulation
-    dtype, turns on the STATS epilogue (BatchNorm training; kernels/conv_bn_act.py).
+    ``config`` (a ``triton.Config``) runs that config; tests use it to check every shipped config.
+    Otherwise the launch path chooses one (``inception_core/launch.py``). ``stats`` = (sum, m2), each
+    (ceil(N*OH*OW / STATS_ROWS), K) in the accumulation dtype, turns on the STATS epilogue (BatchNorm
+    training; kernels/conv_bn_act.py).
     """
-    from inception_core.autotune_cache import launch_autotuned
     from inception_core.kernels import INTERPRETED
-    from inception_core.kernels import conv_bn_act as kmod
+    from inception_core.launch import launch
 
     n, c, h, w = x.shape
     k, _, r, s = weight.shape
@@ -99,12 +99,7 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
         return (_cdiv(m, meta_["BLOCK_M"]) * _cdiv(k, meta_["BLOCK_N"]),)
 
     with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
-        if config is None:
-            launch_autotuned("conv_bn_act_fwd", kmod.conv_bn_act_fwd_kernel, grid, args, meta, x.device)
-        else:
-            full = {**meta, **config.kwargs}
-            kmod._conv_bn_act_fwd_kernel[grid(full)](*args, **full, num_warps=config.num_warps,
-                                                     num_stages=config.num_stages)
+        launch("conv_bn_act_fwd", grid, args, meta, x.device, config=config)
 
 
 def _storage_elems(t: Tensor) -> int:

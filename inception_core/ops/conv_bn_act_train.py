@@ -79,6 +79,7 @@ def launch_conv_bn_act_train_triton(x, weight, gamma, beta, running_mean, runnin
     Returns the functional op's six tensors."""
     from inception_core.kernels import batch_norm as bn_kmod
     from inception_core.kernels import conv_bn_act as conv_kmod
+    from inception_core.launch import launch_fixed
     from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 
     acc = cb._acc_dtype(x)
@@ -103,22 +104,22 @@ def launch_conv_bn_act_train_triton(x, weight, gamma, beta, running_mean, runnin
     dummy = mean
     y = torch.empty(shape, dtype=x.dtype, device=dev, memory_format=torch.channels_last)
     with cb._device_ctx(x):
-        bn_kmod._bn_stats_finalize_kernel[(_cdiv(k, bn_kmod.FINALIZE_BLOCK_C),)](
-            psum, pm2, gamma if gamma is not None else dummy, beta if beta is not None else dummy,
-            running_mean if has_running else dummy, running_var if has_running else dummy,
-            mean, invstd, scale, shift, new_mean if has_running else dummy, new_var if has_running else dummy,
-            groups, k, m, float(factor), float(eps),
-            ROWS=rows, HAS_GAMMA=gamma is not None, HAS_BETA=beta is not None, HAS_RUNNING=has_running,
-            ACC_FP64=acc == torch.float64, BLOCK_T=bn_kmod.FINALIZE_BLOCK_T, BLOCK_C=bn_kmod.FINALIZE_BLOCK_C,
-            num_warps=4)
+        launch_fixed("bn_stats_finalize", bn_kmod._bn_stats_finalize_kernel, (_cdiv(k, bn_kmod.FINALIZE_BLOCK_C),),
+                     (psum, pm2, gamma if gamma is not None else dummy, beta if beta is not None else dummy,
+                      running_mean if has_running else dummy, running_var if has_running else dummy,
+                      mean, invstd, scale, shift, new_mean if has_running else dummy,
+                      new_var if has_running else dummy, groups, k, m, float(factor), float(eps)),
+                     dict(ROWS=rows, HAS_GAMMA=gamma is not None, HAS_BETA=beta is not None, HAS_RUNNING=has_running,
+                          ACC_FP64=acc == torch.float64, BLOCK_T=bn_kmod.FINALIZE_BLOCK_T,
+                          BLOCK_C=bn_kmod.FINALIZE_BLOCK_C), dev)
         res = residual if residual is not None else y
         rstr = residual.stride() if residual is not None else (0, 0, 0, 0)
         big = max(_storage_elems(t) for t in (c, y, res)) > _INT32_LIMIT
         block_p, block_c = bn_kmod.APPLY_BLOCK_P, bn_kmod.APPLY_BLOCK_C
-        bn_kmod._affine_act_kernel[(_cdiv(m, block_p), _cdiv(k, block_c))](
-            c, scale, shift, res, y, n, k, oh, ow, *c.stride(), *rstr, *y.stride(), float(res_scale),
-            HAS_RESIDUAL=residual is not None, ACT_RELU=act == "relu", ACC_FP64=acc == torch.float64,
-            USE_INT64=big, BLOCK_P=block_p, BLOCK_C=block_c, num_warps=4)
+        launch_fixed("affine_act", bn_kmod._affine_act_kernel, (_cdiv(m, block_p), _cdiv(k, block_c)),
+                     (c, scale, shift, res, y, n, k, oh, ow, *c.stride(), *rstr, *y.stride(), float(res_scale)),
+                     dict(HAS_RESIDUAL=residual is not None, ACT_RELU=act == "relu", ACC_FP64=acc == torch.float64,
+                          USE_INT64=big, BLOCK_P=block_p, BLOCK_C=block_c), dev)
     return y, c, mean, invstd, new_mean, new_var
 
 

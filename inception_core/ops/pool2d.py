@@ -72,11 +72,10 @@ def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[
     """Launch the Triton pooling kernel writing into ``y`` (N, C, OH, OW), any strides.
 
     ``y``'s shape carries the output size (so ``ceil_mode`` is already applied); a channel-slice view
-    of a bigger buffer is fine. ``config`` (a ``triton.Config``) bypasses autotuning and runs that
-    config; tests use it to check every shipped config.
+    of a bigger buffer is fine. ``config`` (a ``triton.Config``) runs that config (tests check every
+    shipped config with it); otherwise the launch path chooses one (``inception_core/launch.py``).
     """
-    from inception_core.autotune_cache import launch_autotuned
-    from inception_core.kernels import pool2d as kmod
+    from inception_core.launch import launch
 
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -102,12 +101,7 @@ def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[
         return (_cdiv(p, meta_["BLOCK_P"]), _cdiv(c, meta_["BLOCK_C"]))
 
     with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
-        if config is None:
-            launch_autotuned("pool2d_fwd", kmod.pool2d_fwd_kernel, grid, args, meta, x.device)
-        else:
-            full = {**meta, **config.kwargs}
-            kmod._pool2d_fwd_kernel[grid(full)](*args, **full, num_warps=config.num_warps,
-                                                num_stages=config.num_stages)
+        launch("pool2d_fwd", grid, args, meta, x.device, config=config)
 
 
 def _compute(x: Tensor, kernel_size, stride, padding, ceil_mode: bool, is_max: bool, count_include_pad: bool,

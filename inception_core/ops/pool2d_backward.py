@@ -45,6 +45,7 @@ def launch_pool2d_backward_triton(grad_y: Tensor, x: Tensor | None, x_size: Sequ
     then the gather kernel over input pixels; for avg, the gather kernel alone. Returns grad_x
     (N, C, H, W) channels_last in grad_y's dtype."""
     from inception_core.kernels import pool2d_bwd as kmod
+    from inception_core.launch import launch_fixed
 
     n, c, h, w = x_size
     oh, ow = grad_y.shape[2], grad_y.shape[3]
@@ -58,13 +59,17 @@ def launch_pool2d_backward_triton(grad_y: Tensor, x: Tensor | None, x_size: Sequ
         if is_max:
             idx = torch.empty((n, c, oh, ow), dtype=torch.int8, device=grad_y.device,
                               memory_format=torch.channels_last)
-            kmod._max_pool2d_argmax_kernel[(cb._cdiv(n * oh * ow, block["BLOCK_P"]), cb._cdiv(c, block["BLOCK_C"]))](
-                x, idx, n, c, h, w, oh, ow, *x.stride(), *idx.stride(), **geometry, **block, num_warps=warps)
+            launch_fixed("max_pool2d_argmax", kmod._max_pool2d_argmax_kernel,
+                         (cb._cdiv(n * oh * ow, block["BLOCK_P"]), cb._cdiv(c, block["BLOCK_C"])),
+                         (x, idx, n, c, h, w, oh, ow, *x.stride(), *idx.stride()), dict(**geometry, **block),
+                         grad_y.device, num_warps=warps, explicit=config is not None)
         else:
             idx = grad_y  # unused
-        kmod._pool2d_bwd_kernel[(cb._cdiv(n * h * w, block["BLOCK_P"]), cb._cdiv(c, block["BLOCK_C"]))](
-            grad_y, idx, gx, n, c, h, w, oh, ow, *grad_y.stride(), *idx.stride(), *gx.stride(),
-            IS_MAX=is_max, COUNT_INCLUDE_PAD=count_include_pad, **geometry, **block, num_warps=warps)
+        launch_fixed("pool2d_bwd", kmod._pool2d_bwd_kernel,
+                     (cb._cdiv(n * h * w, block["BLOCK_P"]), cb._cdiv(c, block["BLOCK_C"])),
+                     (grad_y, idx, gx, n, c, h, w, oh, ow, *grad_y.stride(), *idx.stride(), *gx.stride()),
+                     dict(IS_MAX=is_max, COUNT_INCLUDE_PAD=count_include_pad, **geometry, **block),
+                     grad_y.device, num_warps=warps, explicit=config is not None)
     return gx
 
 
