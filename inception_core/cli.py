@@ -302,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
                           description=tune_cli.__doc__)
     tune_cli.add_tune_arguments(tune)
     tune.set_defaults(func=tune_cli.main_tune)
+    from inception_core import warmup as warmup_cli
+
+    warmup = sub.add_parser("warmup", help="compile ahead, in parallel, the Triton variants the networks will launch",
+                            description=warmup_cli.__doc__)
+    warmup_cli.add_warmup_arguments(warmup)
+    warmup.set_defaults(func=warmup_cli.main_warmup)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.parser = sub.choices[args.command]
