@@ -46,8 +46,8 @@ class InceptionFeatureExtractor(nn.Module):
 
     Args:
         features: one of ``FID_TAPS`` ("2048" for FID/KID, "logits_unbiased" for IS), or a sequence of them.
-        preset: ``"pytorch-fid"``, ``"torch-fidelity"`` (default; torchmetrics' preprocessing) or
-            ``"clean-fid"`` (see ``inception_core.fid.presets``).
+        preset: ``"pytorch-fid"``, ``"torch-fidelity"`` (default), ``"clean-fid"`` or ``"torchmetrics"``
+            (see ``inception_core.fid.presets``).
         precision: ``"exact"`` (fp32 without TF32; the features of an image do not depend on its batch) or
             ``"fast"`` (bf16 autocast).
         net: an ``FIDInception3`` holding the weights; default: one built here and loaded from ``weights``.

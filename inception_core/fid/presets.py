@@ -7,6 +7,8 @@ Every preset maps uint8 RGB images (N, 3, H, W) to the network's float32 input (
   ``torch-fidelity``: float(x), TensorFlow 1.x bilinear resize (``align_corners=False``: source pixel
       = destination pixel x in/out, no half-pixel offset, edge clamped), then (x - 128) / 128; on the
       images' device.
+  ``torchmetrics``: float(x), ``F.interpolate(..., mode="bilinear", align_corners=False, antialias=True)``
+      (torchmetrics' own network since its ``antialias=True`` default), then (x - 128) / 128; on the device.
   ``clean-fid``: PIL bicubic resize of each channel as a float32 ("F" mode) image, clipped to [0, 255],
       then (x - 128) / 128; the resize runs in PIL on the CPU, as clean-fid's does (``resize_clean``,
       called per image by the data loader), the normalisation on the device.
@@ -21,7 +23,7 @@ from torch import Tensor
 
 __all__ = ["PRESETS", "normalize", "preprocess", "resize_clean", "resize_tf1_bilinear"]
 
-PRESETS = ("pytorch-fid", "torch-fidelity", "clean-fid")
+PRESETS = ("pytorch-fid", "torch-fidelity", "clean-fid", "torchmetrics")
 
 
 def _check_preset(preset: str) -> None:
@@ -98,5 +100,8 @@ def preprocess(images: Tensor, preset: str, size: int = 299) -> Tensor:
         x = images.float().div(255)
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         return 2 * x - 1
-    x = resize_tf1_bilinear(images.float(), size)
+    if preset == "torchmetrics":
+        x = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    else:
+        x = resize_tf1_bilinear(images.float(), size)
     return (x - 128) / 128
