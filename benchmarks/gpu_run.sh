@@ -4,13 +4,18 @@
 # the pytest-benchmark suite (ops, then models) and `inception-core bench` (inference and a training
 # step); every result file goes into OUTDIR, and a summary table comes last (also OUTDIR/SUMMARY.md).
 # Copy OUTDIR under benchmarks/results/ and run benchmarks/render_readme_table.py to update the README.
+# This is the long form (well over an hour) of the stages of benchmarks/gpu_first_light.py, the one command
+# for a short GPU session: install (a), warmup (a), tests/cuda/sanitizer/check (b), inference/bench (c),
+# roofline (d), models/bench --mode train (e), tune (f).
 #
 # Usage: benchmarks/gpu_run.sh OUTDIR
 #
 # Environment (all optional):
 #   PYTHON        interpreter (default: python3)
-#   STAGES        which stages, in order (default: "install tests cuda sanitizer check ops models inference
-#                 roofline bench summary"); inference: benchmarks/bench_inference.py (optimize_for_inference
+#   STAGES        which stages, in order (default: "install warmup tests cuda sanitizer check ops models
+#                 inference roofline bench tune summary"); warmup: `inception-core warmup` of every network's
+#                 inference and training step (bf16) into Triton's cache; tune: `inception-core tune` of every
+#                 network (forward and training kernels) into OUTDIR/tuned/; inference: benchmarks/bench_inference.py (optimize_for_inference
 #                 with its CUDA graph vs the fused eager path, batch 256 bf16, autotune cost in extra_info);
 #                 roofline: benchmarks/roofline.py (per-conv floor vs ours vs cuDNN, batch 256 bf16) into
 #                 OUTDIR/roofline/;
@@ -38,7 +43,7 @@ OUT="$(cd "$1" && pwd)"
 cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
-STAGES="${STAGES:-install tests cuda sanitizer check ops models inference roofline bench summary}"
+STAGES="${STAGES:-install warmup tests cuda sanitizer check ops models inference roofline bench tune summary}"
 MODELS="${MODELS:-googlenet,bn_inception,inception_v3,inception_v4,inception_resnet_v1,inception_resnet_v2}"
 OP_DTYPES="${OP_DTYPES:-fp32,fp16,bf16}"
 MODEL_DTYPES="${MODEL_DTYPES:-bf16}"
@@ -62,7 +67,8 @@ install() {
     if [[ -d "$WHEELS" ]] && compgen -G "$WHEELS/*.whl" > /dev/null; then
         "$PY" -m pip install --no-deps --no-index "$WHEELS"/*.whl || return $?
     fi
-    "$PY" -m pip install --no-deps --no-build-isolation -e . || return $?
+    INCEPTION_CORE_SKIP_CUDA_BUILD="${INCEPTION_CORE_SKIP_CUDA_BUILD:-0}" \
+        "$PY" -m pip install --no-deps --no-build-isolation -e . || return $?
     "$PY" -m inception_core info
     nvidia-smi || true
 }
@@ -105,6 +111,10 @@ EOF
 for s in $STAGES; do
     case "$s" in
         install) stage install install ;;
+        warmup) stage warmup "$PY" -m inception_core warmup --models "$MODELS" --dtype bf16 --batch-size 256,128 \
+                    --mode infer,train ;;
+        tune) stage tune "$PY" -m inception_core tune --models "$MODELS" --dtype bf16 --batch-size 256 --mode train \
+                  --output "$OUT/tuned" ;;
         tests) stage tests "$PY" -m pytest tests -q -p no:cacheprovider --junitxml="$OUT/tests.xml" ;;
         cuda) stage cuda env INCEPTION_CORE_BACKEND=cuda "$PY" -m pytest tests/ops tests/csrc -q -p no:cacheprovider \
                   --junitxml="$OUT/tests_cuda.xml" ;;
@@ -122,7 +132,7 @@ for s in $STAGES; do
         roofline) stage roofline "$PY" benchmarks/roofline.py "$OUT/roofline" --models "$MODELS" ;;
         bench) stage bench bench_cli ;;
         summary) summary ;;
-        *) echo "unknown stage $s (expected install tests cuda sanitizer check ops models inference roofline bench summary)" >&2; exit 2 ;;
+        *) echo "unknown stage $s (expected install warmup tests cuda sanitizer check ops models inference roofline bench tune summary)" >&2; exit 2 ;;
     esac
 done
 
