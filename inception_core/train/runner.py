@@ -265,8 +265,9 @@ def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         train(cfg)
     except (ValueError, FileNotFoundError, ImportError, CheckpointError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    except UnreadableImageError as exc:
-        parser.exit(1, f"{parser.prog}: error: {str(exc).splitlines()[-1]}\n")
+    except UnreadableImageError as exc:  # from a DataLoader worker: the worker's traceback, our message last
+        message = str(exc).strip().splitlines()[-1].split("UnreadableImageError: ", 1)[-1]
+        parser.exit(1, f"{parser.prog}: error: {message}\n")
     return 0
 
 
