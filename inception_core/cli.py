@@ -99,6 +99,41 @@ def _comma_list(value: str, allowed, option: str, parser: argparse.ArgumentParse
     return items
 
 
+def _bench_device(value: str | None, parser: argparse.ArgumentParser):
+    """--device as a torch.device: cpu or cuda[:i] (default: cuda when available), else a usage error."""
+    import torch
+
+    if value is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        parser.error(f"--device: expected cpu or cuda[:i], got {value!r}")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device: expected cpu or cuda[:i], got {value!r} (the benchmark runs on a CPU or a CUDA GPU)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {value}: CUDA is not available on this machine")
+    return device
+
+
+def _check_writable(path: str, option: str, parser: argparse.ArgumentParser) -> None:
+    """A usage error now when ``path`` cannot be written (its folder is created, as the writers do)."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        parser.error(f"{option} {path}: is a folder, expected a file path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        existed = target.exists()
+        with open(target, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            target.unlink()
+    except OSError as exc:
+        parser.error(f"{option} {path}: cannot be written ({exc.strerror or exc})")
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     parser = args.parser
     import torch
@@ -107,14 +142,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from inception_core import backends, bench
 
     models = _comma_list(args.models, bench.NETWORKS, "--models", parser) if args.models else list(bench.NETWORKS)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available on this machine")
+    device = _bench_device(args.device, parser)
     on_gpu = device.type == "cuda"
-    batch = args.batch_size or ((256 if args.mode == "infer" else 128) if on_gpu else 8)
+    batch = args.batch_size if args.batch_size is not None else ((256 if args.mode == "infer" else 128)
+                                                                 if on_gpu else 8)
     if batch < 1 or (args.mode == "train" and batch < 2):
-        parser.error(f"--batch-size: expected >= {2 if args.mode == 'train' else 1} "
-                     f"({'BatchNorm statistics need two images' if args.mode == 'train' else ''}), got {batch}")
+        parser.error(f"--batch-size: expected an integer >= {2 if args.mode == 'train' else 1}"
+                     f"{' (BatchNorm statistics need two images in training)' if args.mode == 'train' else ''}, "
+                     f"got {batch}")
     dtype_name = args.dtype or ("bf16" if on_gpu else "fp32")
     dtype = bench.DTYPES[dtype_name]
     if args.backend == "triton" and not on_gpu and not backends.interpreter_enabled():
@@ -127,12 +162,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     compile_mode = None if compile_mode == "default" else compile_mode
     warmup = args.warmup if args.warmup is not None else (3 if on_gpu else 1)
     rounds = args.rounds if args.rounds is not None else (20 if on_gpu else 3)
-    if rounds < 1 or warmup < 0:
-        parser.error("--rounds: expected >= 1; --warmup: expected >= 0")
+    if rounds < 1:
+        parser.error(f"--rounds: expected an integer >= 1, got {rounds}")
+    if warmup < 0:
+        parser.error(f"--warmup: expected an integer >= 0, got {warmup}")
+    for option, path in (("--json", args.json), ("--markdown", args.markdown), ("--plot", args.plot)):
+        if path:
+            _check_writable(path, option, parser)  # before the run, not after it
     if on_gpu:
         torch.backends.cudnn.benchmark = True  # eager's best case for fixed shapes, as users run it
 
-    providers = ["inception_core", "eager"] + (["compiled"] if use_compile else [])
+    providers = ["inception_core", "eager"] + (["fx_fused"] if args.mode == "infer" else []) + (
+        ["compiled"] if use_compile else [])
     if use_compile:
         compiled = f"torch.compile(mode={compile_mode!r})" if compile_mode else "torch.compile (default mode)"
         compiled += ", freezing" if args.mode == "infer" else ""
@@ -145,14 +186,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
           + ("; training on the fused training ops" if args.mode == "train" else ""))
     print("  eager: the reference implementations (torchvision, timm, pretrainedmodels, facenet-pytorch)"
           + (", autocast" if dtype != torch.float32 else "") + (", cudnn.benchmark" if on_gpu else ""))
+    if args.mode == "infer":
+        print("  fx_fused: the references after torch.fx.experimental.optimization.fuse (BatchNorm folded into "
+              "the convolutions), channels_last")
     if use_compile:
         print(f"  compiled: the references under {compiled}")
     else:
         why = ("--no-compile" if args.compile is False else
                "off by default on a CPU, where torch.compile takes 20-60 s per network; --compile includes it")
         print(f"  compiled: skipped ({why})")
-    print(f"  timing: {warmup} warm-up + {rounds} timed calls per provider, median "
-          f"({'CUDA events' if on_gpu else 'perf_counter'}); max rel diff: logits vs the reference in full fp32")
+    print(f"  timing: {warmup} warm-up + {rounds} interleaved rounds (each provider once per round), median per "
+          f"provider and median per-round ratio [q1-q3] ({'CUDA events' if on_gpu else 'perf_counter'}); "
+          "max rel diff: logits vs the reference in full fp32")
 
     command = "inception-core " + shlex.join(args.argv)
     meta = bench.run_metadata(device, command=command, mode=args.mode, dtype=dtype_name, batch=batch,
@@ -173,11 +218,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     progress.close()
     elapsed = time.perf_counter() - start
     meta["wall_s"] = round(elapsed, 1)
+    meta["loadavg_end"] = bench.load_average()
     tuning = inception_core.autotune_stats()
     meta["autotune"] = {k: tuning[k] for k in ("tuned", "tune_s", "disk_hits", "memory_hits", "cache_dir")}
     print()
     if results:
         print(bench.format_table(results))
+        print(bench.rounds_line(results) + f"; load average {meta['loadavg']} at the start, "
+              f"{meta['loadavg_end']} at the end")
     for reason in skipped:
         print(f"skipped {reason}")
     if tuning["tuned"] or tuning["disk_hits"]:
@@ -264,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="torch.compile mode (default: max-autotune on CUDA, 'default' on CPU)")
     bench.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
     bench.add_argument("--warmup", type=int, default=None, help="untimed calls after the first (default 3 GPU, 1 CPU)")
-    bench.add_argument("--rounds", type=int, default=None, help="timed calls (default 20 GPU, 3 CPU)")
+    bench.add_argument("--rounds", type=int, default=None,
+                       help="timed rounds, each calling every provider once (interleaved; default 20 GPU, 3 CPU)")
     bench.add_argument("--json", help="write the results (with device, versions, commit, command) to this JSON file")
     bench.add_argument("--markdown", help="write a short Markdown report to this file")
     bench.add_argument("--plot", help="write a bar chart PNG here (needs matplotlib: the 'plot' extra)")

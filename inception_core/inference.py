@@ -259,7 +259,9 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
         InferenceModule; ``module.folding`` says how the normalisation was handled.
 
     Raises:
-        TypeError / ValueError: bad arguments, named, before anything runs.
+        TypeError / ValueError: bad arguments, named, before anything runs; ValueError naming
+        ``example_input`` when the network cannot run on its shape (too small an image, for one): one image
+        of it is run here, before anything is returned.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -318,6 +320,11 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
 
     icf.freeze_folding(frozen)  # folds computed once (the copy is frozen; see freeze_folding)
     module = InferenceModule(frozen, example_input, affine, folding)
+    try:  # one image now (it also fills the fold caches): an example the network cannot take fails here
+        module._run(example_input[:1])
+    except Exception as exc:
+        raise ValueError(f"example_input: the network cannot run on inputs of shape {tuple(example_input.shape)} "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
     if example_input.device.type == "cuda" and cuda_graph:
         module.capture(example_input)
     elif cuda_graph and example_input.device.type != "cpu":

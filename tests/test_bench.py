@@ -36,6 +36,33 @@ def test_time_callable_measures_each_round_after_the_warmup():
         bench.time_callable(lambda: None, rounds=0, device="cpu")
 
 
+def test_interleaved_rounds_pair_the_providers_round_by_round():
+    """Each round calls every provider once, in a rotating order; ratios are taken round by round, so a
+    machine that slows down for a whole round leaves them alone (a provider timed in its own block would
+    absorb the slowdown)."""
+    order, state = [], {"slow": 1.0}
+
+    def provider(name, seconds):
+        def call():
+            order.append(name)
+            time.sleep(seconds * state["slow"])
+            if name == "b" and len(order) >= 9:  # the machine slows down 3x from round 4 on
+                state["slow"] = 3.0
+        return call
+
+    timings = bench.time_interleaved({"a": provider("a", 0.004), "b": provider("b", 0.008)}, warmup=1, rounds=6,
+                                     device="cpu")
+    assert order[:2] == ["a", "b"] and order[2:4] == ["a", "b"] and order[4:6] == ["b", "a"]  # warm-up, rotation
+    assert [t.rounds for t in timings.values()] == [6, 6]
+    ratio = bench.ratio_summary(timings["b"].times_s, timings["a"].times_s)
+    assert ratio["rounds"] == 6 and 1.5 < ratio["median"] < 2.6 and ratio["q1"] <= ratio["median"] <= ratio["q3"]
+    assert min(timings["b"].times_s) < 0.02 < max(timings["b"].times_s)  # the slowdown is in the times...
+    with pytest.raises(ValueError, match="rounds"):
+        bench.time_interleaved({"a": lambda: None}, rounds=0, device="cpu")
+    with pytest.raises(ValueError, match="fns"):
+        bench.time_interleaved({}, device="cpu")
+
+
 def test_inception_v3_flops_at_299():
     """torchvision's published 5.713 GMACs (conv + linear, main network) at 299x299, times 2."""
     model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
@@ -119,8 +146,8 @@ def test_training_step_runs_ours_and_the_reference():
 
 def test_cli_bench_end_to_end(tmp_path, capsys):
     out_json, out_md, out_png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
-    argv = ["bench", "--models", "inception_v3", "--batch-size", "1", "--device", "cpu", "--json", str(out_json),
-            "--markdown", str(out_md)]
+    argv = ["bench", "--models", "inception_v3", "--batch-size", "1", "--device", "cpu", "--warmup", "0", "--rounds",
+            "2", "--json", str(out_json), "--markdown", str(out_md)]
     if HAS_MATPLOTLIB:
         argv += ["--plot", str(out_png)]
     assert cli.main(argv) == 0
@@ -129,9 +156,13 @@ def test_cli_bench_end_to_end(tmp_path, capsys):
     assert "compiled: skipped" in printed  # compile is off by default on CPU, and the output says so
     meta, results = bench.read_json(out_json)
     assert meta["command"] == "inception-core " + " ".join(argv) and meta["batch"] == 1 and meta["dtype"] == "fp32"
-    assert [r.provider for r in results] == ["inception_core", "eager"]
+    assert [r.provider for r in results] == ["inception_core", "eager", "fx_fused"]
     ours = results[0]
     assert ours.ok and ours.images_per_s > 0 and ours.max_rel_diff <= 1e-4 and "torch backend" in ours.note
+    assert results[2].ok and results[2].max_rel_diff <= 1e-4  # BN folded by torch.fx: the same function
+    assert set(ours.speedups) == {"eager", "fx_fused"} and ours.speedups["eager"]["rounds"] == ours.rounds == 2
+    assert len(meta["loadavg"]) == 3 and len(meta["loadavg_end"]) == 3
+    assert "interleaved rounds" in printed and "load average" in printed
     assert "| inception_v3 | inception_core |" in out_md.read_text()
     if not HAS_MATPLOTLIB:
         pytest.skip("matplotlib is not installed (the 'plot' extra): the chart part did not run")
@@ -141,8 +172,17 @@ def test_cli_bench_end_to_end(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--models", "bogus"], "--models: expected a comma list of googlenet"),
     (["--dtype", "int8"], "invalid choice: 'int8'"),
-    (["--mode", "train", "--batch-size", "1"], "--batch-size: expected >= 2"),
+    (["--mode", "train", "--batch-size", "1"], "--batch-size: expected an integer >= 2"),
     (["--backend", "cuda"], "invalid choice: 'cuda'"),
+    # issue 13 items 8, 9, 13: usage errors, one line each, naming the option
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
+    (["--batch-size", "-3"], "--batch-size: expected an integer >= 1, got -3"),
+    (["--rounds", "0"], "--rounds: expected an integer >= 1, got 0"),
+    (["--warmup", "-1"], "--warmup: expected an integer >= 0, got -1"),
+    (["--device", "tpu"], "--device: expected cpu or cuda[:i], got 'tpu'"),
+    (["--device", "meta"], "--device: expected cpu or cuda[:i], got 'meta'"),
+    (["--device", "cpu", "--json", "/proc/no/such/dir/b.json"], "--json /proc/no/such/dir/b.json: cannot be written"),
+    (["--device", "cpu", "--markdown", "/"], "--markdown /: is a folder"),
 ])
 def test_cli_bench_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -140,7 +140,8 @@ def test_no_normalisation_leaves_the_stem_alone():
 def test_frozen_copy_layout_and_mode():
     model = _build("googlenet", dict(transform_input=True, aux_logits=False)).train()
     x = torch.rand(1, 3, 32, 32)
-    opt = optimize_for_inference(model, x)
+    with ic.backend("torch"):  # optimize_for_inference runs one image: not through the Triton interpreter
+        opt = optimize_for_inference(model, x)
     assert model.training and model.transform_input  # the original keeps its mode and flag
     assert not opt.model.training and not opt.model.transform_input
     assert not any(p.requires_grad for p in opt.model.parameters())
@@ -248,3 +249,11 @@ def test_cuda_graph_refuses_another_shape():
     opt = optimize_for_inference(model, torch.rand(2, 3, 75, 75, device="cuda"))
     with pytest.raises(ValueError, match=r"\(2, 3, 75, 75\)"):
         opt(torch.rand(3, 3, 75, 75, device="cuda"))
+
+
+def test_an_example_too_small_for_the_network_fails_at_once():
+    """issue 13 item 12: refused by optimize_for_inference itself, naming the argument, not at the first call."""
+    model = _build("inception_v3", dict(aux_logits=False))
+    with ic.backend("torch"), pytest.raises(ValueError, match=r"example_input: the network cannot run on inputs "
+                                                              r"of shape \(2, 3, 40, 40\)"):
+        optimize_for_inference(model, torch.rand(2, 3, 40, 40))

@@ -10,8 +10,10 @@ Modules: ``references`` (reference networks, ``ModelPair``), ``flops`` (FLOP cou
       step: ``inception_core`` (ours, on the configured backend), ``eager`` (the reference as its
       package runs it: stock cuDNN conv + BN + ReLU + cat) and ``compiled`` (the reference under
       ``torch.compile``; on CUDA ``mode="max-autotune"`` with ``freezing`` for inference);
-    * ``time_callable``: CUDA events on a GPU, ``time.perf_counter`` + synchronize elsewhere; median
-      and inter-quartile range;
+    * ``time_interleaved``: the providers of a network timed in interleaved rounds (A B C, B C A, ...),
+      CUDA events on a GPU, ``time.perf_counter`` + synchronize elsewhere; per provider the median and
+      inter-quartile range, per pair the median of the per-round ratios with its spread
+      (``ratio_summary``): on a machine whose speed drifts, the ratios hold where block timings do not;
     * FLOP counts (conv + linear multiply-accumulates from a forward-hook pass on the meta device, x2),
       the device peak table, and the derived figures (images/s, TFLOP/s, GB/s, fraction of peak);
     * result records with their JSON / Markdown writers and the bar chart (matplotlib, the ``plot``
@@ -45,6 +47,7 @@ from inception_core.bench.report import (
     format_table,
     markdown_report,
     plot_results,
+    rounds_line,
     table_rows,
     write_markdown,
 )
@@ -52,6 +55,7 @@ from inception_core.bench.results import (
     FORMAT,
     Result,
     git_commit,
+    load_average,
     read_json,
     results_from_pytest_benchmark,
     run_metadata,
@@ -62,6 +66,7 @@ from inception_core.bench.runner import (
     DTYPES,
     MODES,
     PROVIDERS,
+    REFERENCE_PROVIDERS,
     ModelRunner,
     default_compile_mode,
     dtype_name,
@@ -71,8 +76,10 @@ from inception_core.bench.runner import (
 )
 from inception_core.bench.timing import (
     Timing,
+    ratio_summary,
     synchronize,
     time_callable,
+    time_interleaved,
 )
 
 __all__ = [
@@ -87,6 +94,7 @@ __all__ = [
     "NUM_CLASSES",
     "PROVIDERS",
     "REFERENCES",
+    "REFERENCE_PROVIDERS",
     "ReferenceUnavailable",
     "Result",
     "SMALLEST_INPUT",
@@ -101,19 +109,23 @@ __all__ = [
     "dtype_name",
     "format_table",
     "git_commit",
+    "load_average",
     "markdown_report",
     "model_flops",
     "ours_backend",
     "peak_for_name",
     "peak_tflops",
     "plot_results",
+    "ratio_summary",
     "read_json",
     "results_from_pytest_benchmark",
+    "rounds_line",
     "run_metadata",
     "run_network",
     "synchronize",
     "table_rows",
     "time_callable",
+    "time_interleaved",
     "truth_output",
     "write_json",
     "write_markdown",

@@ -9,22 +9,38 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inception_core.bench.results import Result
-from inception_core.bench.runner import PROVIDERS
+from inception_core.bench.runner import PROVIDERS, REFERENCE_PROVIDERS
 
 
-def _speedups(results: Sequence[Result]) -> dict[int, tuple[float | None, float | None]]:
-    """id(result) -> (images/s relative to eager, relative to compiled) within its (name, mode, dtype)."""
+def _speedups(results: Sequence[Result]) -> dict[int, dict[str, dict]]:
+    """id(result) -> {reference provider: ratio summary}: the result's own interleaved per-round ratios
+    (``Result.speedups``), else, for results without them (older files), the ratio of the medians within
+    its (name, mode, dtype) as a summary of one value."""
     base: dict[tuple, dict[str, float]] = {}
     for r in results:
         if r.ok:
             base.setdefault((r.name, r.mode, r.dtype), {})[r.provider] = r.median_s
     out = {}
     for r in results:
-        ref = base.get((r.name, r.mode, r.dtype), {})
-        vs_e = ref["eager"] / r.median_s if r.ok and "eager" in ref else None
-        vs_c = ref["compiled"] / r.median_s if r.ok and "compiled" in ref else None
-        out[id(r)] = (vs_e, vs_c)
+        if not r.ok:
+            out[id(r)] = {}
+        elif r.speedups:
+            out[id(r)] = r.speedups
+        else:
+            ref = base.get((r.name, r.mode, r.dtype), {})
+            out[id(r)] = {p: {"median": ref[p] / r.median_s, "rounds": 0}
+                          for p in REFERENCE_PROVIDERS if p in ref and p != r.provider}
     return out
+
+
+def _ratio(summary: dict | None) -> str:
+    """'1.23x [1.10-1.31]': the median per-round ratio and its inter-quartile range."""
+    if not summary:
+        return "-"
+    text = f"{summary['median']:.2f}x"
+    if summary.get("rounds", 0) >= 2:
+        text += f" [{summary['q1']:.2f}-{summary['q3']:.2f}]"
+    return text
 
 
 def _fmt(value: float | None, spec: str, empty: str = "-") -> str:
@@ -35,20 +51,33 @@ def _fmt(value: float | None, spec: str, empty: str = "-") -> str:
     return "0" if value == 0 else format(value, spec)
 
 
-_NUMERIC = ("images/s", "vs eager", "vs compiled", "max rel diff")
+_NUMERIC = ("images/s", *(f"vs {p}" for p in REFERENCE_PROVIDERS), "max rel diff")
 
 
 def table_rows(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the model table: network, mode, dtype, provider, images/s, speed-ups over
-    eager and compiled (ratios of medians), max rel diff against the fp32 reference, note."""
-    header = ["network", "mode", "dtype", "provider", "images/s", "vs eager", "vs compiled", "max rel diff", "note"]
+    """Header and rows of the model table: network, mode, dtype, provider, images/s, speed-ups over each
+    reference provider present (median of the per-round ratios of interleaved rounds, [q1-q3]), max rel
+    diff against the fp32 reference, note."""
+    present = [p for p in REFERENCE_PROVIDERS if any(r.provider == p for r in results)]
+    header = ["network", "mode", "dtype", "provider", "images/s", *(f"vs {p}" for p in present), "max rel diff",
+              "note"]
     ups = _speedups(results)
     rows = []
     for r in results:
-        vs_e, vs_c = (f"{v:.2f}x" if v is not None else "-" for v in ups[id(r)])
-        rows.append([r.name, r.mode, r.dtype, r.provider, _fmt(r.images_per_s, ",.1f"), vs_e, vs_c,
+        ratios = [_ratio(ups[id(r)].get(p)) for p in present]
+        rows.append([r.name, r.mode, r.dtype, r.provider, _fmt(r.images_per_s, ",.1f"), *ratios,
                      _fmt(r.max_rel_diff, ".1e"), r.note])
     return header, rows
+
+
+def rounds_line(results: Sequence[Result]) -> str:
+    """How the speed-ups were measured: rounds, interleaving."""
+    rounds = sorted({r.rounds for r in results if r.ok and r.speedups})
+    if not rounds:
+        return "speed-ups: ratios of medians"
+    n = str(rounds[0]) if len(rounds) == 1 else f"{rounds[0]}-{rounds[-1]}"
+    return (f"speed-ups: median over {n} interleaved rounds (every provider once per round, rotating order) of "
+            "the per-round time ratio, [inter-quartile range]")
 
 
 def format_table(results: Sequence[Result], *, markdown: bool = False, compact: bool = True) -> str:
@@ -97,13 +126,13 @@ def markdown_report(meta: dict, results: Sequence[Result]) -> str:
     title = "inception-core bench" if cli_run else "benchmarks/ (pytest-benchmark)"
     lines = [f"# {title}: {describe_run(meta)}", ""]
     for key in ("device", "torch", "triton", "cuda", "cudnn", "inception_core", "commit", "time", "backend",
-                "compile", "tf32"):
+                "compile", "tf32", "loadavg", "loadavg_end"):
         if meta.get(key) is not None:
             lines.append(f"- {key}: `{meta[key]}`")
     lines += [f"- command: `{meta.get('command', '')}`", ""]
     if models:
         lines += [format_table(models, markdown=True, compact=cli_run), ""]
-        lines.append("images/s: batch / median time per call; speed-ups are ratios of medians; max rel diff: "
+        lines.append(f"images/s: batch / median time per call; {rounds_line(models)}; max rel diff: "
                      "max |logits - reference fp32| / max |reference fp32|.")
     if ops:
         lines += ["", "| case | provider | dtype | median ms | IQR ms | TFLOP/s | GB/s | of peak |",
@@ -143,7 +172,7 @@ def plot_results(path: str | os.PathLike, meta: dict, results: Sequence[Result])
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(providers))
-    colours = {"inception_core": "#d62728", "eager": "#7f7f7f", "compiled": "#1f77b4"}
+    colours = {"inception_core": "#d62728", "eager": "#7f7f7f", "fx_fused": "#2ca02c", "compiled": "#1f77b4"}
     for j, provider in enumerate(providers):
         xs, ys, labels = [], [], []
         for i, name in enumerate(names):
@@ -151,16 +180,17 @@ def plot_results(path: str | os.PathLike, meta: dict, results: Sequence[Result])
             if r is not None:
                 xs.append(i + (j - (len(providers) - 1) / 2) * width)
                 ys.append(r.images_per_s)
-                labels.append(ups[id(r)][0])
+                labels.append(ups[id(r)])
         bars = ax.bar(xs, ys, width, label=provider, color=colours.get(provider))
-        if provider == "inception_core":
+        if provider == "inception_core":  # each speed-up with its spread: median [q1-q3] of per-round ratios
             for bar, up in zip(bars, labels, strict=True):
-                if up:
-                    ax.annotate(f"{up:.2f}x", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                                ha="center", va="bottom", fontsize=8)
+                text = "\n".join(f"{_ratio(up[p])} vs {p}" for p in REFERENCE_PROVIDERS if p in up)
+                if text:
+                    ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                                ha="center", va="bottom", fontsize=6)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
     ax.set_ylabel("images/s")
-    ax.set_title(f"inception-core bench: {describe_run(meta)}", fontsize=9)
+    ax.set_title(f"inception-core bench: {describe_run(meta)}\n{rounds_line(models)}", fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,9 @@ class Result:
     group: str = ""
     note: str = ""
     times_s: list[float] = field(default_factory=list)
+    # provider -> per-round ratios time(provider) / time(this) of interleaved rounds: median, q1, q3, min,
+    # max, rounds (inception_core.bench.ratio_summary)
+    speedups: dict[str, dict] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +77,15 @@ def _triton_version() -> str | None:
     return triton.__version__
 
 
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15 minute load averages (None where the OS has none): how busy the CPU
+    was around a run, which absolute timings depend on."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def run_metadata(device, *, command: str | None = None, **extra) -> dict:
     """Device, versions, commit, the exact command line and the time of a run."""
     import inception_core
@@ -90,6 +102,7 @@ def run_metadata(device, *, command: str | None = None, **extra) -> dict:
         "commit": git_commit(),
         "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg": load_average(),
     }
     if device.type == "cuda":
         meta.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),

@@ -16,12 +16,14 @@ from inception_core import backends
 from inception_core.bench.flops import derived_metrics, model_flops
 from inception_core.bench.references import NUM_CLASSES, ModelPair
 from inception_core.bench.results import Result
-from inception_core.bench.timing import time_callable
+from inception_core.bench.timing import ratio_summary, time_interleaved
 from inception_core.testing import rel_err
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MODES: tuple[str, ...] = ("infer", "train")
-PROVIDERS: tuple[str, ...] = ("inception_core", "eager", "compiled")
+PROVIDERS: tuple[str, ...] = ("inception_core", "eager", "fx_fused", "compiled")
+# the providers ours is compared with, in the order of the table's "vs" columns
+REFERENCE_PROVIDERS: tuple[str, ...] = ("eager", "fx_fused", "compiled")
 AUX_WEIGHT = 0.3  # loss = CE(logits) + AUX_WEIGHT * sum(CE(aux logits)), as torchvision's recipe
 
 
@@ -58,8 +60,12 @@ class ModelRunner:
 
     Providers:
         ``inception_core``: ``inception_core.convert(reference)`` on ``backend`` (the fused path in
-            inference, the fused training ops in training).
+            inference, with its BatchNorm folds frozen by ``freeze_folding``; the fused training ops in
+            training).
         ``eager``: the reference network as its package runs it.
+        ``fx_fused``: inference only: the reference after ``torch.fx.experimental.optimization.fuse``
+            (BatchNorm folded into the convolutions, a traced copy), channels_last like every provider:
+            the strongest CPU reference stock torch gives in two lines.
         ``compiled``: the reference under ``torch.compile(mode=compile_mode)``; inference with
             ``torch._inductor.config.freezing = True`` (weights folded as constants).
 
@@ -76,6 +82,8 @@ class ModelRunner:
             raise ValueError(f"provider: expected one of {list(PROVIDERS)}, got {provider!r}")
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
+        if provider == "fx_fused" and mode != "infer":
+            raise ValueError("provider: fx_fused folds BatchNorm into the convolutions, which is inference only")
         if mode == "train" and batch < 2:
             raise ValueError(f"batch: training needs at least 2 images (BatchNorm statistics), got {batch}")
         self.pair, self.provider, self.mode, self.batch = pair, provider, mode, batch
@@ -87,6 +95,14 @@ class ModelRunner:
             from inception_core.convert import convert
 
             model = convert(model)
+            if mode == "infer":  # BatchNorm folded once, as fx_fused and compiled(freezing) fold theirs
+                from inception_core.nn import freeze_folding
+
+                freeze_folding(model)
+        elif provider == "fx_fused":
+            from torch.fx.experimental.optimization import fuse
+
+            model = fuse(model.eval())
         model = model.to(self.device).to(memory_format=torch.channels_last).train(mode == "train")
         for m in model.modules():
             if isinstance(m, nn.Dropout):
@@ -168,43 +184,74 @@ def _release(device) -> None:
 def run_network(pair: ModelPair, *, providers: Sequence[str] = PROVIDERS, device, dtype: torch.dtype, mode: str,
                 batch: int, backend: str = "auto", compile_mode: str | None = None, warmup: int = 2,
                 rounds: int = 10, on_provider: Callable[[str, str], None] | None = None) -> list[Result]:
-    """Benchmark one network with each provider; one Result per provider (a provider that fails gets a
-    Result without timing whose ``note`` says why, and the others still run).
+    """Benchmark one network with each provider, timed in interleaved rounds (each round calls every
+    provider once, in a rotating order: ``time_interleaved``); one Result per provider (a provider that
+    fails gets a Result without timing whose ``note`` says why, and the others still run).
 
+    ``speedups[ref]`` of each Result: the per-round ratios ``time(ref) / time(this)`` over the rounds
+    (median, quartiles, min, max, rounds), for every other provider ``ref`` of ``REFERENCE_PROVIDERS``.
     ``max_rel_diff``: max |out - truth| / max |truth| of the (first) logits, truth = the reference in full
-    fp32. ``on_provider(network, provider)`` is called before each provider starts (progress bars).
+    fp32. ``on_provider(network, provider)`` is called before each provider is built (progress bars).
     """
     dname = dtype_name(dtype)
     truth = truth_output(pair, device=device, mode=mode, batch=batch)
     flops = model_flops(pair, mode)
-    results = []
+    results: dict[str, Result] = {}
+    runners: dict[str, ModelRunner] = {}
+    notes: dict[str, str] = {}
+    diffs: dict[str, float] = {}
     for provider in providers:
         if on_provider is not None:
             on_provider(pair.name, provider)
         note = ""
         if provider == "inception_core":
-            note = f"{ours_backend(device, backend)} backend"
+            note = f"{ours_backend(device, backend)} backend" + (", folds frozen" if mode == "infer" else "")
+        elif provider == "fx_fused":
+            note = "torch.fx fuse (BN folded), channels_last"
         elif provider == "compiled":
             note = f"mode={compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
-        runner = None
+        notes[provider] = note
         try:
             runner = ModelRunner(pair, provider, device=device, dtype=dtype, mode=mode, batch=batch, backend=backend,
                                  compile_mode=compile_mode)
-            diff = rel_err(runner.output(), truth)
-            timing = time_callable(runner, warmup=warmup, rounds=rounds, device=device)
+            diffs[provider] = rel_err(runner.output(), truth)
+            runners[provider] = runner
         except Exception as exc:  # reported in the table, the other providers still run
-            msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-            results.append(Result("model", pair.name, provider, mode, dname, batch, note=f"failed: {msg}"))
-            continue
-        finally:
-            del runner
+            results[provider] = _failed(pair, provider, mode, dname, batch, exc)
             _release(device)
+    broken: dict[str, Exception] = {}  # a provider failing mid-run is dropped; the others go on
+
+    def guarded(provider: str, runner: ModelRunner) -> Callable[[], None]:
+        def call() -> None:
+            if provider not in broken:
+                try:
+                    runner()
+                except Exception as exc:
+                    broken[provider] = exc
+        return call
+
+    timings = time_interleaved({p: guarded(p, r) for p, r in runners.items()}, warmup=warmup, rounds=rounds,
+                               device=device) if runners else {}
+    for provider, exc in broken.items():
+        results[provider] = _failed(pair, provider, mode, dname, batch, exc)
+        del timings[provider]
+    runners.clear()
+    _release(device)
+    for provider, timing in timings.items():
         metrics = derived_metrics(timing.median_s, device=device, dtype=dtype, flops=flops * batch, images=batch)
-        results.append(Result("model", pair.name, provider, mode, dname, batch, timing.median_s, timing.iqr_s,
-                              timing.rounds, metrics["images_per_s"], metrics["tflops"], None,
-                              metrics["peak_fraction"], diff, group=f"{pair.input_size}x{pair.input_size}",
-                              note=note, times_s=timing.times_s))
-    return results
+        speedups = {ref: ratio_summary(timings[ref].times_s, timing.times_s)
+                    for ref in REFERENCE_PROVIDERS if ref in timings and ref != provider}
+        results[provider] = Result("model", pair.name, provider, mode, dname, batch, timing.median_s, timing.iqr_s,
+                                   timing.rounds, metrics["images_per_s"], metrics["tflops"], None,
+                                   metrics["peak_fraction"], diffs[provider],
+                                   group=f"{pair.input_size}x{pair.input_size}", note=notes[provider],
+                                   times_s=timing.times_s, speedups=speedups)
+    return [results[p] for p in providers if p in results]
+
+
+def _failed(pair: ModelPair, provider: str, mode: str, dname: str, batch: int, exc: Exception) -> Result:
+    msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    return Result("model", pair.name, provider, mode, dname, batch, note=f"failed: {msg}")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

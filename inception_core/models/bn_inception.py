@@ -147,6 +147,7 @@ class BNInception(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, 224, 224) -> the last feature map (N, 1024, 7, 7), before global pooling."""
+        icf.check_network_input(x, self)
         fused = self._fused(x)
         if fused:
             x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry

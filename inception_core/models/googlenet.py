@@ -190,6 +190,7 @@ class GoogLeNet(nn.Module):
         return x * scale + shift
 
     def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        icf.check_network_input(x, self)
         if self._fused(x):
             x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry
         # N x 3 x 224 x 224

@@ -220,6 +220,7 @@ class InceptionResnetV1(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, H, W) -> the last feature map (N, 1792, h, w) (3x3 at 160, 8x8 at 299), before pooling."""
+        icf.check_network_input(x, self)
         if not self.training and not icf.needs_autograd(x, self):
             x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry (fused path)
         # N x 3 x 160 x 160

@@ -259,6 +259,7 @@ class InceptionResnetV2(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """N x in_chans x H x W -> N x 1536 x H/32 x W/32 (8 x 8 at 299), the last feature map."""
+        icf.check_network_input(x, self)
         if not self.training and not icf.needs_autograd(x, self):
             x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry of the fused path
         # N x 3 x 299 x 299

@@ -360,6 +360,7 @@ class Inception3(nn.Module):
     def _prepare_input(self, x: Tensor) -> Tensor:
         """Entry of the network: channels_last once on the fused path, then ``transform_input``
         (torchvision's per-channel formula, broadcast instead of sliced and concatenated)."""
+        icf.check_network_input(x, self)
         if self._fused(x):
             x = x.contiguous(memory_format=torch.channels_last)
         if self.transform_input:

@@ -14,6 +14,9 @@ normalisation layer, eval-mode BatchNorm without running statistics).
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -21,7 +24,9 @@ from torch import Tensor, nn
 from inception_core import ops
 
 __all__ = [
+    "InputDtypeError",
     "avg_pool2d",
+    "check_network_input",
     "compute_dtype",
     "conv_bn_act",
     "dense",
@@ -43,6 +48,32 @@ def needs_autograd(x: Tensor, module: nn.Module | None = None) -> bool:
     if x.requires_grad:
         return True
     return module is not None and any(p.requires_grad for p in module.parameters())
+
+
+class InputDtypeError(TypeError, RuntimeError):
+    """An input whose dtype the network cannot take (a TypeError; also a RuntimeError, what torch's own
+    modules raise for it, so code written against them keeps catching it)."""
+
+
+def check_network_input(x: object, model: nn.Module, channels: int | None = None) -> Tensor:
+    """The entry check of a network: ``x`` must be an (N, C, H, W) floating tensor of the model's
+    parameter dtype (under ``torch.autocast``: float32 / float16 / bfloat16, which autocast casts), as
+    torch's convolutions require; ``channels``, when given, is C."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a torch.Tensor image batch, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"x: expected a 4-D (N, C, H, W) image batch, got a {x.dim()}-D tensor of shape "
+                         f"{tuple(x.shape)}" + (" (add the batch dimension: x.unsqueeze(0))" if x.dim() == 3 else ""))
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"x: expected {channels} channels (N, {channels}, H, W), got shape {tuple(x.shape)}")
+    param = next(model.parameters(), None)
+    if param is None or x.dtype == param.dtype:
+        return x
+    if torch.is_autocast_enabled(x.device.type) and x.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        return x
+    raise InputDtypeError(f"x: expected dtype {param.dtype} (the model's parameters), got {x.dtype}; convert the "
+                          f"input (x.to({param.dtype})) or the model (model.to({x.dtype})), or run under "
+                          "torch.autocast for float16 / bfloat16")
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:
@@ -114,9 +145,27 @@ def _weights_take_scale(x: Tensor, dtype: torch.dtype) -> bool:
     return dtype == torch.float32 and onednn_fusable(x) and backend_for(x, "conv_bn_act") == "torch"
 
 
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain: float | None):
+# Per-thread scratch for the weights an unfrozen fold scales on every call (reused: no allocation, no
+# page faults per call; per thread: two threads running one model never share one).
+_SCRATCH = threading.local()
+
+
+def _scratch(owner: nn.Module, shape, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A channels_last tensor of ``shape`` owned by (this thread, ``owner``), reused across calls."""
+    table = getattr(_SCRATCH, "table", None)
+    if table is None:
+        table = _SCRATCH.table = weakref.WeakKeyDictionary()
+    buf = table.get(owner)
+    if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype or buf.device != device:
+        buf = torch.empty(shape, dtype=dtype, device=device, memory_format=torch.channels_last)
+        table[owner] = buf
+    return buf
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain: float | None,
+          into: Tensor | None = None):
     """(weight in ``dtype`` and channels_last, scale, shift); with ``gain`` (a float): the weight times
-    scale times gain, None, shift times gain."""
+    scale times gain (written into ``into`` when given), None, shift times gain."""
     weight = conv.weight.detach()
     scale, shift = fold_bn(conv, bn)
     if gain is None:
@@ -127,7 +176,8 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain: 
     factor = torch.full((k,), gain, dtype=torch.float32, device=weight.device)
     if scale is not None:
         factor = factor * scale
-    scaled = torch.empty(weight.shape, dtype=dtype, device=weight.device, memory_format=torch.channels_last)
+    scaled = into if into is not None else torch.empty(weight.shape, dtype=dtype, device=weight.device,
+                                                       memory_format=torch.channels_last)
     torch.mul(weight, factor.view(-1, 1, 1, 1).to(dtype), out=scaled)
     return scaled, None, None if shift is None else shift * gain
 
@@ -138,7 +188,8 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain
     if torch.compiler.is_compiling():  # traced graphs recompute it (and constant-fold it when frozen)
         return _fold(conv, bn, dtype, gain)
     if not conv.__dict__.get(_FROZEN):
-        return _fold(conv, bn, dtype, gain)
+        into = None if gain is None else _scratch(conv, conv.weight.shape, dtype, conv.weight.device)
+        return _fold(conv, bn, dtype, gain, into)
     sources = (conv.weight, conv.bias) + ((bn.weight, bn.bias, bn.running_mean, bn.running_var) if bn else ())
     try:
         stamp = (_stamp(sources), dtype, bn.eps if bn is not None else None, gain)
@@ -256,7 +307,7 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
                             padding=conv.padding, act=act, residual=residual, res_scale=res_scale)
         return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
     x = x.to(dtype)
-    if conv.__dict__.get(_FROZEN) and _weights_take_scale(x, dtype):
+    if _weights_take_scale(x, dtype):
         weight, scale, shift = _folded(conv, bn, dtype, res_scale if residual is not None else 1.0)
         res_scale = 1.0
     else:
@@ -323,7 +374,9 @@ def _stacked(parts, dtype: torch.dtype, owner: nn.Module, scaled: bool):
             return cache[2]
     k_total = sum(conv.out_channels for conv, _, _ in parts)
     w0 = parts[0][0].weight
-    weight = torch.empty((k_total, *w0.shape[1:]), dtype=dtype, device=w0.device, memory_format=torch.channels_last)
+    shape = (k_total, *w0.shape[1:])
+    weight = (torch.empty(shape, dtype=dtype, device=w0.device, memory_format=torch.channels_last) if frozen
+              else _scratch(owner, shape, dtype, w0.device))
     acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     scale = None if scaled else torch.ones(k_total, dtype=acc_dtype, device=w0.device)
     shift = torch.zeros(k_total, dtype=acc_dtype, device=w0.device)
