@@ -95,10 +95,13 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=PACKAGES,
+    package_data={"inception_core.tuned": ["*.json"]},  # tuned config tables (inception_core/tuned_tables.py)
     package_dir={"inception_core.kernels": "kernels"},
     install_requires=[
-        "torch>=2.4",
-        "triton>=3.0; platform_system == 'Linux'",
+        # supported range (README, "Supported versions"): triton 3.6 is the oldest one CI compiles every
+        # kernel with (tools/compile_each_kernel.py), torch 2.11 the one the GPU first light targets
+        "torch>=2.11",
+        "triton>=3.6; platform_system == 'Linux'",
         "numpy",
         "packaging",
     ],
