@@ -70,9 +70,10 @@ def _timer(device: torch.device, repeats: int):
 
 
 def tune_records(records, *, device: torch.device, gpu: bool, max_configs: int | None = None,
-                 deadline: float | None = None, repeats: int = 3, log=print) -> list[dict[str, Any]]:
+                 deadline: float | None = None, repeats: int = 3, log=print, on_entry=None) -> list[dict[str, Any]]:
     """Time the configs of each distinct problem in ``records``; one table entry per problem tuned
-    (problems left when ``deadline``, a ``time.monotonic()`` value, passes are skipped)."""
+    (problems left when ``deadline``, a ``time.monotonic()`` value, passes are skipped).
+    ``on_entry(entries)`` is called after each problem (``tune`` rewrites its table then)."""
     from inception_core.plan import distinct_problems
     from inception_core.tuned_tables import config_dict
 
@@ -109,6 +110,8 @@ def tune_records(records, *, device: torch.device, gpu: bool, max_configs: int |
         entries.append({"kernel": rec.kernel, "shape": rec.problem, "dtype": str(elem.dtype), "flags": rec.meta,
                         "config": config_dict(best), "tuned_ms": round(best_ms, 5),
                         "heuristic_ms": round(heuristic_ms, 5), "configs_timed": len(results)})
+        if on_entry is not None:
+            on_entry(entries)
     return entries
 
 
@@ -173,9 +176,10 @@ def main_tune(args: argparse.Namespace) -> int:
     print(f"tune: {name}: {len(problems)} problems from {len(records)} launches of {', '.join(models)} "
           f"({args.mode}, {args.dtype}, batch {args.batch_size})", flush=True)
     deadline = start + args.time_limit if args.time_limit else None
-    entries = tune_records(problems, device=device, gpu=True, max_configs=args.max_configs,
-                           deadline=deadline, repeats=max(1, args.repeats))
     target = Path(args.output) if args.output else tuned_tables.SHIPPED_DIR
+    entries = tune_records(problems, device=device, gpu=True, max_configs=args.max_configs,
+                           deadline=deadline, repeats=max(1, args.repeats),
+                           on_entry=lambda es: tuned_tables.write_table(target, name, es))  # kept if killed
     path = tuned_tables.write_table(target, name, entries)
     for kernel, s in speedups(entries).items():
         print(f"  {kernel:18s} {s['problems']:4d} problems  tuned vs heuristic: x{s['geomean']:.3f} geomean, "
