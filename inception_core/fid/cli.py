@@ -33,6 +33,9 @@ def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
                    help="exact: fp32 without TF32, batch-invariant features; fast: bf16 autocast")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="skip files that do not decode (counted in the output) instead of stopping")
+    p.add_argument("--backend", choices=("auto", "triton", "cuda", "torch"), default="auto",
+                   help="inception_core backend (auto: triton on CUDA, torch on a CPU, where Triton runs only "
+                        "through its far slower interpreter)")
     p.add_argument("--image-size", type=int, default=299,
                    help="network input size (299 for comparable numbers; smaller only for quick experiments)")
 
@@ -260,13 +263,18 @@ def run_isc(args: argparse.Namespace) -> int:
 
 
 def _reporting(run, args: argparse.Namespace) -> int:
-    """Run a command; the errors a user can fix (missing weights, no images, an unreadable image or stats
-    file) end it with their message and exit status 1 instead of a traceback."""
+    """Run a command on the chosen backend; the errors a user can fix (missing weights, no images, an
+    unreadable image or stats file) end it with their message and exit status 1 instead of a traceback."""
+    import inception_core
     from inception_core.fid.data import BadImageError
     from inception_core.fid.weights import WeightsNotFoundError
 
+    backend = args.backend
+    if backend == "auto" and _device(args).type == "cpu":
+        backend = "torch"
     try:
-        return run(args)
+        with inception_core.backend(backend):
+            return run(args)
     except (WeightsNotFoundError, BadImageError, FileNotFoundError, ValueError) as exc:
         print(f"inception-core {args.command}: error: {exc}", file=sys.stderr)
         return 1
