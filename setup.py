@@ -109,7 +109,12 @@ setup(
         "dev": ["pytest>=7", "pytest-benchmark>=4", "ruff"],
         # reference implementations the tests compare against; pretrainedmodels and facenet-pytorch
         # pin an old torch, so install them separately with --no-deps (see .ci/run)
-        "test": ["torchvision", "timm>=1.0", "six", "requests", "tqdm", "munch"],
+        "test": ["torchvision", "timm>=1.0", "six", "requests", "tqdm", "munch",
+                 # the FID tools inception_core.fid is compared against (tests read their internals: pinned)
+                 "pytorch-fid==0.3.0", "torch-fidelity==0.4.0", "clean-fid==0.1.35", "torchmetrics==1.9.0",
+                 "scipy"],
+        # `inception-core fid` / `isc` and inception_core.fid: image decoding, stats files, progress bar
+        "fid": ["pillow", "numpy", "tqdm"],
         # `inception-core bench --plot`
         "plot": ["matplotlib"],
     },
