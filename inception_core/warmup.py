@@ -6,8 +6,8 @@ train``, recorded without running a kernel). Each is turned into a ``triton.comp
 signature and specialization Triton's launcher derives from the same arguments (pointer dtypes and
 16-byte alignment; integers equal to 1 as constants, multiples of 16 as aligned; i32 or i64) and
 compiled for the target (``--target sm_90``, or the local GPU's) by worker processes started without
-the interpreter, so a machine without a GPU can compile for one. A compile finishing in under
-``HIT_S`` seconds is counted as a Triton cache hit.
+the interpreter, so a machine without a GPU can compile for one. A compile whose cache entry (the
+compiled kernel's hash, a folder of Triton's cache) existed before is counted as a cache hit.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-__all__ = ["HIT_S", "add_warmup_arguments", "compile_requests", "main_warmup"]
+__all__ = ["add_warmup_arguments", "compile_all", "compile_requests", "main_warmup"]
 
-HIT_S = 0.2
 _TYPES = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16", "torch.float64": "fp64",
           "torch.int8": "i8", "torch.int32": "i32", "torch.int64": "i64", "torch.uint8": "u8", "torch.bool": "i1"}
 
@@ -65,8 +64,19 @@ def _init_worker() -> None:
     os.environ.pop("TRITON_INTERPRET", None)
 
 
-def _compile_one(request: dict[str, Any]) -> tuple[str, float, str | None]:
-    """``triton.compile`` of one request into Triton's cache (no resource analysis: see inception_core.aot)."""
+def _triton_cache_dir() -> str:
+    try:
+        from triton import knobs
+
+        d = knobs.cache.dir
+    except (ImportError, AttributeError):
+        d = None
+    return d or os.environ.get("TRITON_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".triton", "cache")
+
+
+def _compile_one(request: dict[str, Any]) -> tuple[str, float, str | None, bool]:
+    """``triton.compile`` of one request into Triton's cache (no resource analysis: see inception_core.aot).
+    Returns (kernel, seconds, error, hit); a hit: the compiled kernel's cache entry existed before."""
     import importlib
 
     import triton
@@ -79,17 +89,26 @@ def _compile_one(request: dict[str, Any]) -> tuple[str, float, str | None]:
     fn = importlib.import_module(request["module"])
     for part in request["qualname"].split("."):
         fn = getattr(fn, part)
+    cache = _triton_cache_dir()
+    before = set(os.listdir(cache)) if os.path.isdir(cache) else set()
     start = time.perf_counter()
     try:
         fn = as_jit_function(fn)
         sig = _full_signature(fn, request["signature"], request["constexprs"])
         attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in request["aligned"]}
         src = ASTSource(fn=fn, signature=sig, constexprs=dict(request["constexprs"]), attrs=attrs)
-        triton.compile(src, target=GPUTarget("cuda", request["arch"], 32),
-                       options={"num_warps": request["num_warps"], "num_stages": request["num_stages"]})
+        compiled = triton.compile(src, target=GPUTarget("cuda", request["arch"], 32),
+                                  options={"num_warps": request["num_warps"], "num_stages": request["num_stages"]})
     except Exception as e:  # reported per variant; the others still compile
-        return kernel, time.perf_counter() - start, f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-    return kernel, time.perf_counter() - start, None
+        return kernel, time.perf_counter() - start, f"{type(e).__name__}: {str(e).splitlines()[0][:300]}", False
+    names = {getattr(compiled, "hash", None)}
+    try:  # Triton names the cache folder by the base32 form of the kernel's hash
+        from triton.runtime.cache import _base32
+
+        names.add(_base32(compiled.hash))
+    except (ImportError, AttributeError):
+        pass
+    return kernel, time.perf_counter() - start, None, bool(names & before)
 
 
 def compile_all(requests, jobs: int, log=print) -> dict[str, Any]:
@@ -107,11 +126,11 @@ def compile_all(requests, jobs: int, log=print) -> dict[str, Any]:
                 os.environ["TRITON_INTERPRET"] = saved
                 saved = None
             for f in as_completed(futures):
-                kernel, seconds, error = f.result()
+                kernel, seconds, error, hit = f.result()
                 k = per.setdefault(kernel, {"variants": 0, "seconds": 0.0, "hits": 0, "errors": 0})
                 k["variants"] += 1
                 k["seconds"] += seconds
-                k["hits"] += error is None and seconds < HIT_S
+                k["hits"] += hit
                 if error:
                     k["errors"] += 1
                     log(f"warmup: {kernel}: {error}")
