@@ -30,8 +30,8 @@ def folders(tmp_path_factory):
     return {
         "a70": os.path.dirname(write_pngs(root / "a70", 70, size=(16, 16), seed=1)[0]),
         "b70": os.path.dirname(write_pngs(root / "b70", 70, size=(16, 16), seed=2, shift=0.4)[0]),
-        "a12": os.path.dirname(write_pngs(root / "a12", 12, size=(24, 24), seed=3)[0]),
-        "b12": os.path.dirname(write_pngs(root / "b12", 12, size=(24, 24), seed=4, shift=0.4)[0]),
+        "a8": os.path.dirname(write_pngs(root / "a8", 8, size=(24, 24), seed=3)[0]),
+        "b8": os.path.dirname(write_pngs(root / "b8", 8, size=(24, 24), seed=4, shift=0.4)[0]),
     }
 
 
@@ -68,26 +68,26 @@ def test_fid_kid_isc_match_torch_fidelity_end_to_end(capsys, folders, fidelity_w
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", SMALL)
-    a, b = folders["a12"], folders["b12"]
+    a, b = folders["a8"], folders["b8"]
     # FID and KID on the 64 tap (a 2048-d eigen-decomposition in numpy takes a minute on these CPUs); the
     # Inception Score runs the whole network
     want = torch_fidelity.calculate_metrics(input1=a, input2=b, fid=True, kid=True, isc=True, cache=False,
                                             verbose=False, feature_extractor_weights_path=fidelity_weights_file,
-                                            feature_layer_fid="64", feature_layer_kid="64", kid_subset_size=10,
-                                            isc_splits=3, batch_size=6, save_cpu_ram=True, cuda=False)
+                                            feature_layer_fid="64", feature_layer_kid="64", kid_subset_size=6,
+                                            isc_splits=2, batch_size=6, save_cpu_ram=True, cuda=False)
     code, out, _ = _run(capsys, "fid", a, b, "--preset", "torch-fidelity", "--dims", "64", "--kid",
-                        "--kid-subset-size", "10", *_common(fidelity_weights_file, "--batch-size", "5"))
+                        "--kid-subset-size", "6", *_common(fidelity_weights_file, "--batch-size", "5"))
     assert code == 0
     assert _value(out, "FID") == pytest.approx(want["frechet_inception_distance"], rel=1e-4)
     assert _value(out, "KID") == pytest.approx(want["kernel_inception_distance_mean"], rel=1e-4)
-    code, out, _ = _run(capsys, "isc", a, "--splits", "3", *_common(fidelity_weights_file))
+    code, out, _ = _run(capsys, "isc", a, "--splits", "2", *_common(fidelity_weights_file))
     assert code == 0
     assert _value(out, "Inception Score") == pytest.approx(want["inception_score_mean"], rel=1e-5)
 
 
 def test_missing_weights_says_which_file_where(capsys, folders, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
-    argv = ["fid", folders["a12"], folders["b12"], "--device", "cpu", "--workers", "0"]
+    argv = ["fid", folders["a8"], folders["b8"], "--device", "cpu", "--workers", "0"]
     code, _, err = _run(capsys, *argv, "--no-download")
     assert code == 1
     assert "pt_inception-2015-12-05-6726825d.pth" in err and str(tmp_path / "home" / "hub" / "checkpoints") in err
@@ -103,23 +103,23 @@ def test_empty_folder_and_corrupt_image(capsys, folders, fidelity_weights_file, 
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
-    code, _, err = _run(capsys, "fid", str(empty), folders["a12"], *_common(fidelity_weights_file, "--dims", "64"))
+    code, _, err = _run(capsys, "fid", str(empty), folders["a8"], *_common(fidelity_weights_file, "--dims", "64"))
     assert code == 1 and f"{empty}: no image files" in err
 
     bad = tmp_path / "bad"
     write_pngs(bad, 3, size=(16, 16), seed=5)
     (bad / "img_001.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    code, _, err = _run(capsys, "fid", str(bad), folders["a12"], *_common(fidelity_weights_file, "--dims", "64"))
+    code, _, err = _run(capsys, "fid", str(bad), folders["a8"], *_common(fidelity_weights_file, "--dims", "64"))
     assert code == 1 and "img_001.png: cannot read the image" in err and "--skip-bad-images" in err
-    code, out, err = _run(capsys, "fid", str(bad), folders["a12"], "--skip-bad-images",
+    code, out, err = _run(capsys, "fid", str(bad), folders["a8"], "--skip-bad-images",
                           *_common(fidelity_weights_file, "--dims", "64"))
     assert code == 0 and "2 images, 1 unreadable skipped" in err and "FID:" in out
 
 
 def test_bad_options(capsys, folders, fidelity_weights_file):
     with pytest.raises(SystemExit):
-        main(["fid", folders["a12"], folders["b12"], "--batch-size", "0"])
+        main(["fid", folders["a8"], folders["b8"], "--batch-size", "0"])
     assert "--batch-size: expected >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["fid", folders["a12"], "/no/such/folder", *_common(fidelity_weights_file)])
+        main(["fid", folders["a8"], "/no/such/folder", *_common(fidelity_weights_file)])
     assert "does not exist" in capsys.readouterr().err
