@@ -85,7 +85,7 @@ class FIDInception3(nn.Module):
 
     Input: (N, 3, H, W) float, already resized (299x299 for the published numbers; 75x75 is the
     smallest) and scaled to [-1, 1] (``inception_core.fid.presets`` does both as each tool does).
-    ``forward`` returns the biased logits (N, 1008) (N, 1000 + 8 unused TF classes);
+    ``forward`` returns the logits (N, 1008), fc bias included;
     ``forward_taps`` returns the outputs the FID tools read (``FID_TAPS``), stopping after the last one
     asked for. Eval mode without autograd runs the fused path (channels_last once at the entry).
 
