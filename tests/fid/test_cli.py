@@ -7,6 +7,7 @@ import urllib.error
 from unittest import mock
 
 import pytest
+import torch
 from fid_helpers import SMALL, pytorch_fid_resizing_to, write_pngs
 
 from inception_core.cli import main
@@ -123,3 +124,28 @@ def test_bad_options(capsys, folders, fidelity_weights_file):
     with pytest.raises(SystemExit):
         main(["fid", folders["a8"], "/no/such/folder", *_common(fidelity_weights_file)])
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_clean_fid_preset_matches_clean_fid_end_to_end(capsys, folders, fidelity_weights_file, pytorch_fid_net,
+                                                       monkeypatch):
+    # clean-fid's own loader, PIL resize (at 75 through its custom_fn_resize hook), statistics and FID; its
+    # network is NVlabs' TorchScript file (not available here): the same graph's stem from pytorch-fid's
+    # wrapper on clean-fid's (x - 128) / 128 input stands in for it
+    from cleanfid.fid import compare_folders
+    from cleanfid.resize import make_resizer
+
+    monkeypatch.setattr(pytorch_fid_net, "output_blocks", [0])
+    monkeypatch.setattr(pytorch_fid_net, "last_needed_block", 0)
+    monkeypatch.setattr(pytorch_fid_net, "resize_input", False)
+    monkeypatch.setattr(pytorch_fid_net, "normalize_input", False)
+
+    def feat_model(x):
+        return pytorch_fid_net((x - 128) / 128)[0].mean((2, 3))
+
+    paths = [folders["a70"], folders["b70"]]
+    want = compare_folders(*paths, feat_model, "clean", num_workers=0, batch_size=16, device=torch.device("cpu"),
+                           verbose=False, custom_fn_resize=make_resizer("PIL", False, "bicubic", (SMALL, SMALL)))
+    code, out, _ = _run(capsys, "fid", *paths, "--preset", "clean-fid",
+                        *_common(fidelity_weights_file, "--dims", "64", "--batch-size", "16"))
+    assert code == 0
+    assert _value(out, "FID") == pytest.approx(want, rel=1e-5)

@@ -76,7 +76,7 @@ def test_features_match_torch_fidelity(ours, fidelity_net):
         assert rel_err(g, e) <= RTOL, name
 
 
-def test_tf_pools_run_through_our_pooling_op(ours, monkeypatch):
+def test_fused_path_runs_the_tf_pools_through_our_ops(ours, monkeypatch):
     calls = []
     real_avg, real_max = inception_core.ops.avg_pool2d, inception_core.ops.max_pool2d
 
@@ -90,8 +90,16 @@ def test_tf_pools_run_through_our_pooling_op(ours, monkeypatch):
 
     monkeypatch.setattr(inception_core.ops, "avg_pool2d", avg)
     monkeypatch.setattr(inception_core.ops, "max_pool2d", mx)
+    convs = []
+    real_conv = inception_core.ops.conv_bn_act
+    monkeypatch.setattr(inception_core.nn.functional.ops, "conv_bn_act",
+                        lambda *a, **k: convs.append(1) or real_conv(*a, **k))
+    monkeypatch.setattr(torch, "cat", lambda *a, **k: pytest.fail("torch.cat on the fused path"))
     with torch.no_grad(), inception_core.backend("torch"):
         ours.forward_taps(torch.randn(1, 3, SMALL, SMALL), ["2048"])
+    # the fused path: 94 convs, the sibling 1x1s of a block as one GEMM (Mixed_5b-d, 6b-e, 7b, 7c: 3 -> 1;
+    # Mixed_7a: 2 -> 1), no concatenation
+    assert len(convs) == 94 - 2 * (3 + 4 + 2) - 1
     # avg pools: (kernel, stride, padding, ceil_mode, count_include_pad) positionally from nn.functional
     tf_avg = [c for c in calls if c[0] == "avg" and c[1][-1] is False]
     assert len(tf_avg) == 8 and len([c for c in calls if c[0] == "avg"]) == 8  # Mixed_5b-d, 6b-e, 7b
