@@ -461,15 +461,18 @@ def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> I
 
     Args:
         full: every geometry class with and without residual. False gives the CI set: each config on
-            1x1 with residual and on one spatial class without (cycling 3x3s2, 1x7, 7x1), plus the extras.
+            1x1 with residual (without, for a config the residual rule of ``config_fits`` rejects) and on
+            one spatial class without (cycling 3x3s2, 1x7, 7x1), plus the extras.
         include_rejected: also yield (tags["fits"] False) the units config_fits prunes, to see what they
             would compile to.
     """
+    from inception_core import heuristics
     from inception_core.kernels import conv_bn_act as kmod
 
-    def fits(config, geometry, elem_size):
+    def fits(config, geometry, elem_size, residual=False):
         r, s = CONV_GEOMETRIES[geometry][:2]
-        return kmod.config_fits(config, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=r, S=s, elem_size=elem_size)
+        return kmod.config_fits(config, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=r, S=s, elem_size=elem_size,
+                                residual=residual)
 
     fn = kmod._conv_bn_act_fwd_kernel
     spatial = [g for g in CONV_GEOMETRIES if g != "1x1"]
@@ -479,18 +482,21 @@ def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> I
             if full:
                 units = [(g, res) for g in CONV_GEOMETRIES for res in (False, True)]
             else:
-                units = [("1x1", True), (spatial[ci % len(spatial)], False)]
+                units = [("1x1", fits(config, "1x1", elem_size, True)), (spatial[ci % len(spatial)], False)]
             for geometry, residual in units:
-                ok = fits(config, geometry, elem_size)
+                ok = fits(config, geometry, elem_size, residual)
                 if ok or include_rejected:
                     yield _conv_variant(fn, config, dtype, geometry, residual=residual, precision=precision,
                                         int64=False, layout="nhwc", fits=ok)
         # The extras use a config every geometry may pick, preferring a 64-channel-wide tile.
-        usable = [c for c in kmod.GPU_CONFIGS if fits(c, "3x3s2", elem_size)]
+        usable = [c for c in kmod.GPU_CONFIGS if fits(c, "3x3s2", elem_size, True)]
         extra = next((c for c in usable if c.kwargs["BLOCK_N"] == 64), usable[0])
         yield _conv_variant(fn, extra, dtype, "3x3s2", residual=True, precision=precision, int64=True,
                             layout="nhwc", fits=True)
-        yield _conv_variant(fn, extra, dtype, "3x3s2", residual=False, precision=precision, int64=False,
+        # the RGB stem (C = 3): no config's channel block fits, so the launch takes what the heuristic does
+        stem = heuristics.conv_fwd(kmod.GPU_CONFIGS, N=32, C=3, K=32, OH=149, OW=149, R=3, S=3,
+                                   elem_size=elem_size, stats=False)
+        yield _conv_variant(fn, stem, dtype, "3x3s2", residual=False, precision=precision, int64=False,
                             layout="nchw", fits=True)
         if dtype == "fp32":
             for geometry in ("1x1", "3x3s2"):

@@ -75,12 +75,13 @@ def _smallest(configs):
 
 
 def conv_fwd(configs: Sequence[Any], *, N: int, C: int, K: int, OH: int, OW: int, R: int, S: int, elem_size: int,
-             stats: bool, sms: int = DEFAULT_SMS, **_):
+             stats: bool, residual: bool = False, sms: int = DEFAULT_SMS, **_):
     """Config of ``_conv_bn_act_fwd_kernel`` for one problem (autotune key values as keywords)."""
     from inception_core.kernels.conv_bn_act import config_fits
 
     m = N * OH * OW
-    fitting = [c for c in configs if config_fits(c, M=m, C=C, K=K, R=R, S=S, elem_size=elem_size, stats=stats)]
+    fitting = [c for c in configs if config_fits(c, M=m, C=C, K=K, R=R, S=S, elem_size=elem_size, stats=stats,
+                                                 residual=residual)]
     return gemm_pick(fitting or [_smallest(configs)], m=m, n=K, red=C * R * S, sms=sms)
 
 

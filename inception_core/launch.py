@@ -288,7 +288,7 @@ def _choose(kernel, spec, autotuner, grid, args, meta, problem, named, device, p
         return _ac.launch_autotuned(kernel, autotuner, grid, args, meta, device), "autotune"
     elem_size = named[spec.elem_arg].element_size()
     config = spec.heuristic(candidates, **problem, elem_size=elem_size, stats=bool(meta.get("STATS", False)),
-                            sms=_sms(device))
+                            residual=bool(meta.get("HAS_RESIDUAL", False)), sms=_sms(device))
     return config, "heuristic"
 
 

@@ -50,8 +50,8 @@ def _next_pow2(v):
     return 1 << max(int(v) - 1, 0).bit_length()
 
 
-def config_fits(config, *, M, C, K, R, S, elem_size, stats=False):
-    """Whether a config is worth trying for a problem (shared memory, warps, tile size vs problem)."""
+def config_fits(config, *, M, C, K, R, S, elem_size, stats=False, residual=False):
+    """Whether a config is worth trying for a problem (shared memory, warps, registers, tile size vs problem)."""
     kw = config.kwargs
     smem = config.num_stages * (kw["BLOCK_M"] * kw["BLOCK_K"] + kw["BLOCK_K"] * kw["BLOCK_N"]) * elem_size
     if smem > SMEM_LIMIT_BYTES:
@@ -60,8 +60,9 @@ def config_fits(config, *, M, C, K, R, S, elem_size, stats=False):
         return False
     # fp32 (TF32) tiles with more than 64 accumulators per thread run out of registers and spill
     # (ptxas: 128x128 with 4 warps reaches 255 registers and spills on sm_80 and sm_90); so do fp16/bf16
-    # tiles with the STATS epilogue (128x128 with 4 warps: 176 bytes of spills on sm_80).
-    if (elem_size == 4 or stats) and kw["BLOCK_M"] * kw["BLOCK_N"] > 64 * 32 * config.num_warps:
+    # tiles with the STATS epilogue (128x128 with 4 warps: 176 bytes of spills on sm_80) or a residual
+    # (128x128 with 4 warps: 255 registers and 340 bytes of spills on sm_90; 128x256 with 8 warps: 544).
+    if (elem_size == 4 or stats or residual) and kw["BLOCK_M"] * kw["BLOCK_N"] > 64 * 32 * config.num_warps:
         return False
     return (kw["BLOCK_N"] <= max(32, _next_pow2(K)) and kw["BLOCK_K"] <= max(16, _next_pow2(C))
             and kw["BLOCK_M"] <= max(32, _next_pow2(M)))
@@ -72,7 +73,8 @@ def _prune_configs(configs, named_args, **kwargs):
     M = args["N"] * args["OH"] * args["OW"]
     elem_size = args["x_ptr"].element_size()
     kept = [c for c in configs if config_fits(c, M=M, C=args["C"], K=args["K"], R=args["R"], S=args["S"],
-                                               elem_size=elem_size, stats=bool(args.get("STATS", False)))]
+                                               elem_size=elem_size, stats=bool(args.get("STATS", False)),
+                                               residual=bool(args.get("HAS_RESIDUAL", False)))]
     if kept:
         return kept
     smallest = min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] * c.num_stages)

@@ -9,7 +9,8 @@ unaligned extras); the CI set gives each config its 1x1 and one spatial geometry
 Checked: a cubin is produced; dynamic shared memory within the per-block limit of the chip; fp16 /
 bf16 and TF32 dots run on tensor cores of the right operand type (mma.sync on sm_80; wgmma on sm_90 for
 configs of at least one warpgroup, mma.sync below), IEEE fp32 never does. Spills are recorded (junit
-properties and the aot report), not failed on: they cost speed, not correctness.
+properties and the aot report) and fail only for fp16 / bf16 on sm_90: no shipped config may spill there
+(``tools/resource_report.py --full`` checks every geometry; benchmarks/results/sm90_resources.md).
 """
 
 import pytest
@@ -34,6 +35,8 @@ def test_compiles_within_limits(variant, arch, record_property):
         f"{aot.SMEM_PER_BLOCK_OPTIN[arch]} per block")
     assert info.num_regs <= aot.MAX_REGS_PER_THREAD
     assert info.ptxas_regs == info.num_regs  # the spill figures describe this very cubin
+    if arch == 90 and variant.tags.get("dtype") in ("fp16", "bf16"):
+        assert info.spills == 0, f"{variant.label}: {info.spills} bytes of register spills on sm_90"
 
     if not variant.uses_dot:
         assert not info.has_mma, f"{variant.label}: unexpected tensor-core instructions {info.mma_instrs}"
@@ -75,3 +78,22 @@ def test_variants_cover_configs_dtypes_and_geometries():
     assert any(v.tags["precision"] == "ieee" and v.tags["dtype"] == "fp32" for v in conv)
     # 8-warp configs only on 1x1 (config_fits), which is what the launcher can pick.
     assert all(v.tags["geometry"] == "1x1" for v in conv if v.num_warps > 4)
+
+
+def test_configs_that_spilled_on_sm90_are_not_shipped_there():
+    """The fp16/bf16 units that spilled on sm_90 (resource report at feca511): 128x128 (4 warps) and 128x256
+    (8 warps) conv tiles with a residual are pruned; dgrad's 32x64 tile reduces 32 channels per step."""
+    from inception_core.kernels import conv_bn_act as kmod
+    from inception_core.kernels import conv_bwd
+
+    for bm, bn, warps in ((128, 128, 4), (128, 256, 8)):
+        config = next(c for c in kmod.GPU_CONFIGS if (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps)
+                      == (bm, bn, warps))
+        assert kmod.config_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=2)
+        assert not kmod.config_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=2, residual=True)
+    (dx,) = [c for c in conv_bwd.DX_GPU_CONFIGS if c.kwargs["BLOCK_M"] == 32]
+    assert dx.kwargs["BLOCK_K"] == 32  # 32x64x64 with 2 warps: 128 registers, 4 bytes of spills (bf16 3x3s2)
+    for geometry in ("3x3s2", "1x7"):  # (with 4 warps instead, 1x7 spilled 8 bytes)
+        unit = next(v for v in aot.training_variants(full=True)
+                    if v.label.startswith("conv_bwd_dx/32x64x32-w2s4") and f"/bf16/{geometry}" in v.label)
+        assert aot.compile_variant(unit, 90).spills == 0
