@@ -276,7 +276,10 @@ def _reporting(run, args: argparse.Namespace) -> int:
         with inception_core.backend(backend):
             return run(args)
     except (WeightsNotFoundError, BadImageError, FileNotFoundError, ValueError) as exc:
-        print(f"inception-core {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if "Original Traceback" in message:  # raised in a DataLoader worker: its last line is the error itself
+            message = message.strip().splitlines()[-1].split(": ", 1)[-1]
+        print(f"inception-core {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

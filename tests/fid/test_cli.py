@@ -112,6 +112,10 @@ def test_empty_folder_and_corrupt_image(capsys, folders, fidelity_weights_file, 
     (bad / "img_001.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     code, _, err = _run(capsys, "fid", str(bad), folders["a8"], *_common(fidelity_weights_file, "--dims", "64"))
     assert code == 1 and "img_001.png: cannot read the image" in err and "--skip-bad-images" in err
+    # from a DataLoader worker process: the same one-line message, no worker traceback
+    code, _, err = _run(capsys, "fid", str(bad), folders["a8"], *_common(fidelity_weights_file, "--dims", "64"),
+                        "--workers", "1")
+    assert code == 1 and "img_001.png: cannot read the image" in err and "Traceback" not in err
     code, out, err = _run(capsys, "fid", str(bad), folders["a8"], "--skip-bad-images",
                           *_common(fidelity_weights_file, "--dims", "64"))
     assert code == 0 and "2 images, 1 unreadable skipped" in err and "FID:" in out
