@@ -1,10 +1,13 @@
 """The six networks, inference and a training step, at their native input sizes (on a CPU: the smallest
 sizes their references accept).
 
-Providers (``inception_core.bench.ModelRunner``; both sides hold the same random weights):
+Providers (``inception_core.bench.ModelRunner``; all hold the same random weights), timed in interleaved
+rounds within one case per (network, mode, dtype): each round calls every provider once, in a rotating order,
+so the per-round ratios hold on a machine whose speed drifts:
     inception_core  ``inception_core.convert(reference)`` on its backend (triton on CUDA, torch on a
                     CPU); training on the fused training ops
     eager           the reference implementation (torchvision / timm / pretrainedmodels / facenet-pytorch)
+    fx_fused        inference: the reference after torch.fx.experimental.optimization.fuse (BN folded)
     compiled        the reference under torch.compile (max-autotune on CUDA), inference with freezing
 
 Low precision through ``torch.autocast``. A training step: forward (aux heads included), CE + 0.3 x aux CE
@@ -81,34 +84,47 @@ def _cpu_skip(cfg, network: str, mode: str, dtype_name: str, provider: str) -> s
     return None
 
 
-@pytest.mark.parametrize("provider", bench.PROVIDERS)
+def _providers(mode: str) -> list[str]:
+    return [p for p in bench.PROVIDERS if mode == "infer" or p != "fx_fused"]
+
+
 @pytest.mark.parametrize("mode", bench.MODES)
-def test_model(measure, check_error, cfg, pairs, yardsticks, network: str, mode: str, dtype_name: str, provider: str):
-    if (reason := _cpu_skip(cfg, network, mode, dtype_name, provider)) is not None:
-        pytest.skip(reason)
+def test_model(measure_interleaved, check_error, cfg, pairs, yardsticks, network: str, mode: str, dtype_name: str):
+    """Every provider of one (network, mode, dtype), timed in interleaved rounds (each round calls each
+    provider once): per-provider medians and per-round ratios in ``extra_info``."""
     pair = pairs(network, mode)
     truth, eager_error = yardsticks
     dtype = bench.DTYPES[dtype_name]
     batch = cfg.infer_batch if mode == "infer" else cfg.train_batch
-    runner = bench.ModelRunner(pair, provider, device=cfg.device, dtype=dtype, mode=mode, batch=batch,
-                               compile_mode=cfg.compile_mode)
-    err = rel_err(runner.output(), truth(pair, mode, batch))  # the first call: compilation, autotuning
-    tol = _TOL[dtype_name]
-    if mode == "train" and not cfg.on_gpu:
-        # CPU sizes leave 2x2-3x3 last grids: dozens of batch-statistics BatchNorms over a few values amplify
-        # fp32 rounding (1e-3 between two correct implementations); exactness is tested in float64 in
-        # tests/models/test_training.py, this is a smoke test
-        tol = max(tol, 1e-2)
-    bound = 2 * eager_error(pair, mode, batch, dtype) + tol
-    check_error(err, bound, ours=provider == "inception_core", what=f"{network} {mode} {provider} {dtype_name}")
-    note = ""
-    if provider == "inception_core":
-        note = f"{runner.backend} backend"
-    elif provider == "compiled":
-        note = f"mode={cfg.compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
-    info = dict(kind="model", case=network, provider=provider, mode=mode, batch=batch, max_rel_diff=err,
-                input=f"3x{pair.input_size}x{pair.input_size}", reference=pair.source, note=note)
+    runners, skipped = {}, {}
+    for provider in _providers(mode):
+        if (reason := _cpu_skip(cfg, network, mode, dtype_name, provider)) is not None:
+            skipped[provider] = reason
+            continue
+        runner = bench.ModelRunner(pair, provider, device=cfg.device, dtype=dtype, mode=mode, batch=batch,
+                                   compile_mode=cfg.compile_mode)
+        err = rel_err(runner.output(), truth(pair, mode, batch))  # the first call: compilation, autotuning
+        tol = _TOL[dtype_name]
+        if mode == "train" and not cfg.on_gpu:
+            # CPU sizes leave 2x2-3x3 last grids: dozens of batch-statistics BatchNorms over a few values amplify
+            # fp32 rounding (1e-3 between two correct implementations); exactness is tested in float64 in
+            # tests/models/test_training.py, this is a smoke test
+            tol = max(tol, 1e-2)
+        bound = 2 * eager_error(pair, mode, batch, dtype) + tol
+        check_error(err, bound, ours=provider == "inception_core", what=f"{network} {mode} {provider} {dtype_name}")
+        note = ""
+        if provider == "inception_core":
+            note = f"{runner.backend} backend" + (", folds frozen" if mode == "infer" else "")
+        elif provider == "fx_fused":
+            note = "torch.fx fuse (BN folded), channels_last"
+        elif provider == "compiled":
+            note = f"mode={cfg.compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
+        runners[provider] = (runner, dict(max_rel_diff=err, note=note))
+    if "inception_core" in skipped:
+        pytest.skip(skipped["inception_core"])
+    info = dict(kind="model", case=network, mode=mode, batch=batch, input=f"3x{pair.input_size}x{pair.input_size}",
+                reference=pair.source, skipped=skipped)
     # a whole network at batch 256 takes tens to hundreds of ms per call: fewer rounds than the ops
-    measure(runner, group=f"{network} {mode} {dtype_name}", info=info, dtype=dtype,
-            flops=bench.model_flops(pair, mode) * batch, images=batch, rounds=5 if cfg.on_gpu else None,
-            warmup=2 if cfg.on_gpu else None, event_rounds=10)
+    measure_interleaved(runners, group=f"{network} {mode} {dtype_name}", info=info, dtype=dtype,
+                        flops=bench.model_flops(pair, mode) * batch, images=batch, rounds=10 if cfg.on_gpu else None,
+                        warmup=2 if cfg.on_gpu else None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,6 +172,58 @@ def measure(benchmark, cfg: BenchConfig) -> Callable[..., dict]:
         extra.update(timing=method, iqr_ms=iqr * 1e3, rounds=rounds)
         extra.update(bench.derived_metrics(median, device=cfg.device, dtype=dtype, flops=flops, nbytes=nbytes,
                                            images=images, bound=bound))
+        return dict(extra)
+
+    return run
+
+
+@pytest.fixture
+def measure_interleaved(benchmark, cfg: BenchConfig) -> Callable[..., dict]:
+    """``measure_interleaved(runners, *, group, info, dtype, flops=None, images=None, rounds=None, warmup=None)``:
+    ``runners`` maps provider -> (callable already called once, its extra fields). pytest-benchmark times
+    whole rounds, each calling every provider once in a rotating order (synchronised after each call on a
+    GPU); ``extra_info["providers"]`` holds each provider's median, IQR and derived figures, and
+    ``extra_info["speedups"]`` the per-round ratios of every reference provider against ``inception_core``."""
+
+    def run(runners: dict, *, group: str, info: dict, dtype: torch.dtype, flops: float | None = None,
+            images: int | None = None, rounds: int | None = None, warmup: int | None = None) -> dict:
+        benchmark.group = group
+        extra = benchmark.extra_info
+        extra.update(info)
+        extra.update(device=cfg.device_name, dtype=bench.dtype_name(dtype), flops=flops, interleaved=True)
+        names = list(runners)
+        times: dict[str, list[float]] = {name: [] for name in names}
+        state = {"round": 0}
+
+        def one_round():
+            r = state["round"]
+            state["round"] += 1
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                t0 = time.perf_counter()
+                runners[name][0]()
+                bench.synchronize(cfg.device)
+                times[name].append(time.perf_counter() - t0)
+
+        warmup = cfg.warmup if warmup is None else warmup
+        benchmark.pedantic(one_round, rounds=rounds or cfg.rounds, warmup_rounds=warmup, iterations=1)
+        providers = {}
+        for name in names:
+            timed = times[name][len(times[name]) - (rounds or cfg.rounds):] if not getattr(
+                benchmark, "disabled", False) else times[name]
+            providers[name] = dict(runners[name][1])
+            if timed:
+                t = bench.Timing.from_times(timed, "perf_counter")
+                providers[name].update(median_ms=t.median_s * 1e3, iqr_ms=t.iqr_s * 1e3, rounds=t.rounds,
+                                       times_s=t.times_s)
+                providers[name].update(bench.derived_metrics(t.median_s, device=cfg.device, dtype=dtype,
+                                                             flops=flops, images=images))
+        extra["providers"] = providers
+        ours = providers.get("inception_core", {})
+        extra["speedups"] = {ref: bench.ratio_summary(providers[ref]["times_s"], ours["times_s"])
+                             for ref in bench.REFERENCE_PROVIDERS
+                             if ref in providers and "times_s" in providers[ref] and "times_s" in ours}
+        if getattr(benchmark, "disabled", False) or benchmark.stats is None:
+            extra["timing"] = "disabled"
         return dict(extra)
 
     return run

@@ -149,6 +149,9 @@ def results_from_pytest_benchmark(path: str | os.PathLike) -> tuple[dict, list[R
     for b in data.get("benchmarks", []):
         info, stats = b.get("extra_info", {}), b.get("stats") or {}
         meta["device"] = meta["device"] or info.get("device")
+        if info.get("interleaved"):  # one case, every provider timed round by round (benchmarks/bench_models.py)
+            results += _interleaved_results(b, info)
+            continue
         median = info.get("median_ms")
         median_s = median / 1e3 if median is not None else stats.get("median")
         iqr = info.get("iqr_ms")
@@ -160,3 +163,20 @@ def results_from_pytest_benchmark(path: str | os.PathLike) -> tuple[dict, list[R
             tflops=info.get("tflops"), gbps=info.get("gbps"), peak_fraction=info.get("peak_fraction"),
             max_rel_diff=info.get("max_rel_diff"), group=b.get("group") or "", note=info.get("note", "")))
     return meta, results
+
+
+def _interleaved_results(b: dict, info: dict) -> list[Result]:
+    """One Result per provider of an interleaved pytest-benchmark case (``measure_interleaved``)."""
+    out = []
+    for provider, p in info.get("providers", {}).items():
+        median = p.get("median_ms")
+        out.append(Result(
+            kind=info.get("kind", "model"), name=info.get("case", b.get("name", "")), provider=provider,
+            mode=info.get("mode", ""), dtype=info.get("dtype", ""), batch=int(info.get("batch", 0)),
+            median_s=median / 1e3 if median is not None else None,
+            iqr_s=p["iqr_ms"] / 1e3 if p.get("iqr_ms") is not None else None, rounds=int(p.get("rounds", 0)),
+            images_per_s=p.get("images_per_s"), tflops=p.get("tflops"), peak_fraction=p.get("peak_fraction"),
+            max_rel_diff=p.get("max_rel_diff"), group=b.get("group") or "", note=p.get("note", ""),
+            times_s=list(p.get("times_s", [])),
+            speedups=dict(info.get("speedups", {})) if provider == "inception_core" else {}))
+    return out

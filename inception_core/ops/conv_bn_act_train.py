@@ -46,9 +46,38 @@ def conv_bn_act_train_ref(x: Tensor, weight: Tensor, gamma: Tensor | None, beta:
     return y.contiguous(memory_format=torch.channels_last)
 
 
+def _native_bn(t: Tensor) -> bool:
+    """Whether the torch backend runs BatchNorm as torch's own fused kernel (float32 / float64, where its
+    statistics are in the tensor's dtype, as this op's contract has them)."""
+    return t.dtype in (torch.float32, torch.float64)
+
+
+def _forward_native(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act, res_scale,
+                    factor, eps):
+    """``_forward_torch`` with torch's fused BatchNorm kernel (statistics and normalisation in two passes,
+    running statistics updated by its own formula on copies) and the epilogue in place."""
+    c = F.conv2d(x, weight, stride=stride, padding=padding).contiguous(memory_format=torch.channels_last)
+    new_mean = running_mean.clone() if running_mean is not None else None
+    new_var = running_var.clone() if running_var is not None else None
+    y, mean, invstd = torch.native_batch_norm(c, gamma, beta, new_mean, new_var, True, factor, eps)
+    y = y.contiguous(memory_format=torch.channels_last)
+    if residual is not None:
+        y = (torch.add(residual, y, alpha=res_scale) if res_scale != 1.0 else y.add_(residual)).contiguous(
+            memory_format=torch.channels_last)
+    if act == "relu":
+        y = y.relu_()
+    if new_mean is None:
+        acc = cb._acc_dtype(x)
+        return y, c, mean, invstd, _empty(x, acc), _empty(x, acc)
+    return y, c, mean, invstd, new_mean, new_var
+
+
 def _forward_torch(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act, res_scale,
                    factor, eps):
     """Torch backend of the functional op: (y, conv_out, mean, invstd, new_running_mean, new_running_var)."""
+    if _native_bn(x):
+        return _forward_native(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act,
+                               res_scale, factor, eps)
     acc = cb._acc_dtype(x)
     c = F.conv2d(x, weight, stride=stride, padding=padding).contiguous(memory_format=torch.channels_last)
     cf = c.to(acc)
@@ -165,13 +194,35 @@ def _conv_bn_act_train_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, ga
     need_x, need_w, need_gamma, need_beta, need_res = output_mask
     backend = cb.training_backend(x, "conv_bn_act_train_backward")
     with cb.no_autocast(x):
-        gc, g_gamma, g_beta, g_res = cb.pointwise_backward(
-            backend, grad_y.to(x.dtype), y, conv_out, gamma, mean, invstd, act, res_scale, True, need_res)
+        if backend == "torch" and _native_bn(x):
+            gc, g_gamma, g_beta, g_res = _pointwise_backward_native(grad_y.to(x.dtype), y, conv_out, gamma, mean,
+                                                                    invstd, act, res_scale, need_res)
+        else:
+            gc, g_gamma, g_beta, g_res = cb.pointwise_backward(
+                backend, grad_y.to(x.dtype), y, conv_out, gamma, mean, invstd, act, res_scale, True, need_res)
         gx, gw = cb.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
     vec = gamma.dtype if gamma is not None else mean.dtype
     return (gx if need_x else _empty(x), gw if need_w else _empty(weight),
             g_gamma.to(vec) if need_gamma else _empty(x, vec), g_beta.to(vec) if need_beta else _empty(x, vec),
             g_res if need_res else _empty(x))
+
+
+def _pointwise_backward_native(grad_y, y, conv_out, gamma, mean, invstd, act, res_scale, need_res):
+    """The act, residual and BatchNorm backward with torch's fused kernels (``threshold_backward``,
+    ``native_batch_norm_backward``): (grad_conv_out, grad_gamma, grad_beta, grad_residual or None)."""
+    g = torch.ops.aten.threshold_backward(grad_y, y, 0) if act == "relu" else grad_y
+    grad_res = None
+    if need_res:
+        grad_res = g if g is not grad_y else g.clone(memory_format=torch.channels_last)
+    k = conv_out.shape[1]
+    coef = gamma.to(conv_out.dtype) if gamma is not None else torch.ones(k, dtype=conv_out.dtype, device=g.device)
+    if res_scale != 1.0:  # d(residual + s * bn)/d bn = s: scales grad_conv_out through gamma, the others after
+        coef = coef * res_scale
+    gc, g_gamma, g_beta = torch.ops.aten.native_batch_norm_backward(
+        g, conv_out, coef, None, None, mean, invstd, True, 0.0, [True, True, True])
+    if res_scale != 1.0:
+        g_gamma, g_beta = g_gamma * res_scale, g_beta * res_scale
+    return gc.contiguous(memory_format=torch.channels_last), g_gamma, g_beta, grad_res
 
 
 @_conv_bn_act_train_backward_op.register_fake
