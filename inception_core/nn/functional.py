@@ -375,8 +375,9 @@ def _stacked(parts, dtype: torch.dtype, owner: nn.Module, scaled: bool):
     k_total = sum(conv.out_channels for conv, _, _ in parts)
     w0 = parts[0][0].weight
     shape = (k_total, *w0.shape[1:])
-    weight = (torch.empty(shape, dtype=dtype, device=w0.device, memory_format=torch.channels_last) if frozen
-              else _scratch(owner, shape, dtype, w0.device))
+    reuse = not frozen and not torch.compiler.is_compiling()
+    weight = (_scratch(owner, shape, dtype, w0.device) if reuse
+              else torch.empty(shape, dtype=dtype, device=w0.device, memory_format=torch.channels_last))
     acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     scale = None if scaled else torch.ones(k_total, dtype=acc_dtype, device=w0.device)
     shift = torch.zeros(k_total, dtype=acc_dtype, device=w0.device)
