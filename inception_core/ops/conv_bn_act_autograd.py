@@ -31,15 +31,40 @@ def _conv_bn_act_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, scale: T
     backend = cb.training_backend(x, "conv_bn_act_backward")
     with cb.no_autocast(x):
         need_cb = need_scale or need_shift
-        conv_out = cb.recompute_conv(backend, x, weight, stride, padding) if need_scale else None
-        gc, g_scale, g_shift, g_res = cb.pointwise_backward(
-            backend, grad_y.to(x.dtype), y, conv_out if need_scale else y, scale, None, None, act, res_scale,
-            need_cb, need_res)
+        if backend == "torch" and not need_scale and x.dtype in (torch.float32, torch.float64):
+            gc, g_scale, g_shift, g_res = _pointwise_backward_unscaled(grad_y.to(x.dtype), y, scale, act, res_scale,
+                                                                       need_shift, need_res)
+        else:
+            conv_out = cb.recompute_conv(backend, x, weight, stride, padding) if need_scale else None
+            gc, g_scale, g_shift, g_res = cb.pointwise_backward(
+                backend, grad_y.to(x.dtype), y, conv_out if need_scale else y, scale, None, None, act, res_scale,
+                need_cb, need_res)
         gx, gw = cb.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
     vec = scale.dtype if scale is not None else cb._acc_dtype(x)
     return (gx if need_x else _empty(x), gw if need_w else _empty(weight),
             g_scale.to(vec) if need_scale else _empty(x, vec), g_shift.to(vec) if need_shift else _empty(x, vec),
             g_res if need_res else _empty(x))
+
+
+def _pointwise_backward_unscaled(grad_y: Tensor, y: Tensor, scale: Tensor | None, act: str, res_scale: float,
+                                 need_shift: bool, need_res: bool):
+    """The epilogue's backward when no gradient of ``scale`` is needed (the Inception-ResNet up-projection:
+    conv + bias + scaled residual + act), as stock torch runs it: ``threshold_backward``, one scaling pass,
+    one sum for the shift. (grad_conv_out, None, grad_shift or None, grad_residual or None)."""
+    g = torch.ops.aten.threshold_backward(grad_y, y, 0) if act == "relu" else grad_y
+    grad_res = None
+    if need_res:
+        grad_res = g.contiguous(memory_format=torch.channels_last) if g is not grad_y else g.clone(
+            memory_format=torch.channels_last)
+    grad_shift = g.sum((0, 2, 3), dtype=cb._acc_dtype(g)) * res_scale if need_shift else None
+    if scale is None and res_scale == 1.0:
+        gc = g.clone(memory_format=torch.channels_last) if (g is grad_y or grad_res is g) else g
+    else:
+        coef = torch.full((g.shape[1],), res_scale, dtype=g.dtype, device=g.device)
+        if scale is not None:
+            coef = coef * scale.to(g.dtype)
+        gc = g * coef.view(1, -1, 1, 1)
+    return gc.contiguous(memory_format=torch.channels_last), None, grad_shift, grad_res
 
 
 @_conv_bn_act_backward_op.register_fake
