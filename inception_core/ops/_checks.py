@@ -29,12 +29,12 @@ def pair(value: int | Sequence[int], name: str, *, minimum: int) -> tuple[int, i
     return items
 
 
-def tensor_4d(t: object, name: str) -> torch.Tensor:
-    """A 4-D floating tensor (N, C, H, W) of a supported dtype."""
+def tensor_4d(t: object, name: str, layout: str = "(N, C, H, W)") -> torch.Tensor:
+    """A 4-D floating tensor of a supported dtype; ``layout`` names its dimensions in the message."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
     if t.dim() != 4:
-        raise ValueError(f"{name}: expected a 4-D tensor (N, C, H, W), got {t.dim()}-D with shape {tuple(t.shape)}")
+        raise ValueError(f"{name}: expected a 4-D tensor {layout}, got {t.dim()}-D with shape {tuple(t.shape)}")
     if t.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected dtype float16, bfloat16, float32 or float64, got {t.dtype}")
     return t

@@ -194,7 +194,7 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
         ``torch.backends.cudnn.allow_tf32`` is True (torch's own rule for convolutions).
     """
     _checks.tensor_4d(x, "x")
-    _checks.tensor_4d(weight, "weight")
+    _checks.tensor_4d(weight, "weight", "(C_out, C_in, kH, kW)")
     _checks.same_device_dtype(weight, "weight", x, "x")
     n, c = x.shape[:2]
     k, wc, r, s = weight.shape

@@ -311,7 +311,7 @@ def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Ten
         gradients come back in each input's dtype.
     """
     _checks.tensor_4d(x, "x")
-    _checks.tensor_4d(weight, "weight")
+    _checks.tensor_4d(weight, "weight", "(C_out, C_in, kH, kW)")
     _checks.same_device_dtype(weight, "weight", x, "x")
     c = x.shape[1]
     k, wc, r, s = weight.shape

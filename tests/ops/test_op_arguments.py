@@ -63,3 +63,13 @@ def test_conv_without_input_channels(device, backend):
     _, _, gamma, beta, mean, var = _train_args(device)
     with inception_core.backend(backend), pytest.raises(ValueError, match=r"^x: expected at least one input channel"):
         conv_bn_act_train(x, w, gamma, beta, mean, var, momentum_factor=0.1, eps=1e-3)
+
+
+def test_weight_rank_message_names_the_weight_layout(device):
+    x = torch.randn(1, 4, 3, 3, device=device)
+    with pytest.raises(ValueError, match=r"^weight: expected a 4-D tensor \(C_out, C_in, kH, kW\), got 2-D"):
+        conv_bn_act(x, torch.randn(4, 4, device=device))
+    _, _, gamma, beta, mean, var = _train_args(device)
+    with pytest.raises(ValueError, match=r"^weight: expected a 4-D tensor \(C_out, C_in, kH, kW\), got 3-D"):
+        conv_bn_act_train(x, torch.randn(4, 4, 1, device=device), gamma, beta, mean, var, momentum_factor=0.1,
+                          eps=1e-3)
