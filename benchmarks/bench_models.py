@@ -112,13 +112,7 @@ def test_model(measure_interleaved, check_error, cfg, pairs, yardsticks, network
             tol = max(tol, 1e-2)
         bound = 2 * eager_error(pair, mode, batch, dtype) + tol
         check_error(err, bound, ours=provider == "inception_core", what=f"{network} {mode} {provider} {dtype_name}")
-        note = ""
-        if provider == "inception_core":
-            note = f"{runner.backend} backend" + (", folds frozen" if mode == "infer" else "")
-        elif provider == "fx_fused":
-            note = "torch.fx fuse (BN folded), channels_last"
-        elif provider == "compiled":
-            note = f"mode={cfg.compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
+        note = bench.provider_note(provider, mode=mode, backend=runner.backend, compile_mode=cfg.compile_mode)
         runners[provider] = (runner, dict(max_rel_diff=err, note=note))
     if "inception_core" in skipped:
         pytest.skip(skipped["inception_core"])

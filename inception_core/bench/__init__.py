@@ -71,6 +71,7 @@ from inception_core.bench.runner import (
     default_compile_mode,
     dtype_name,
     ours_backend,
+    provider_note,
     run_network,
     truth_output,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "markdown_report",
     "model_flops",
     "ours_backend",
+    "provider_note",
     "peak_for_name",
     "peak_tflops",
     "plot_results",

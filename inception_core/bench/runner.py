@@ -181,6 +181,17 @@ def _release(device) -> None:
 
 
 
+def provider_note(provider: str, *, mode: str, backend: str, compile_mode: str | None) -> str:
+    """The table's note for a provider: what it runs (our resolved backend, fx fusion, compile mode)."""
+    if provider == "inception_core":
+        return f"{backend} backend" + (", folds frozen" if mode == "infer" else "")
+    if provider == "fx_fused":
+        return "torch.fx fuse (BN folded), channels_last"
+    if provider == "compiled":
+        return f"mode={compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
+    return ""
+
+
 def run_network(pair: ModelPair, *, providers: Sequence[str] = PROVIDERS, device, dtype: torch.dtype, mode: str,
                 batch: int, backend: str = "auto", compile_mode: str | None = None, warmup: int = 2,
                 rounds: int = 10, on_provider: Callable[[str, str], None] | None = None) -> list[Result]:
@@ -203,14 +214,8 @@ def run_network(pair: ModelPair, *, providers: Sequence[str] = PROVIDERS, device
     for provider in providers:
         if on_provider is not None:
             on_provider(pair.name, provider)
-        note = ""
-        if provider == "inception_core":
-            note = f"{ours_backend(device, backend)} backend" + (", folds frozen" if mode == "infer" else "")
-        elif provider == "fx_fused":
-            note = "torch.fx fuse (BN folded), channels_last"
-        elif provider == "compiled":
-            note = f"mode={compile_mode or 'default'}" + (", freezing" if mode == "infer" else "")
-        notes[provider] = note
+        notes[provider] = provider_note(provider, mode=mode, backend=ours_backend(device, backend),
+                                        compile_mode=compile_mode)
         try:
             runner = ModelRunner(pair, provider, device=device, dtype=dtype, mode=mode, batch=batch, backend=backend,
                                  compile_mode=compile_mode)
