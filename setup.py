@@ -1,8 +1,5 @@
 """Build script for inception_core.
 
-The Triton kernels live in the top-level folder ``kernels/`` and are installed as the subpackage
-``inception_core.kernels`` (no top-level ``kernels`` module is installed).
-
 The CUDA C++ backend (``csrc/``) is built as the extension ``inception_core._C`` when a CUDA toolkit and
 a CUDA build of torch are present, or when ``FORCE_CUDA=1`` (then a failed build fails the install);
 ``INCEPTION_CORE_SKIP_CUDA_BUILD=1`` skips it. Architectures: ``TORCH_CUDA_ARCH_LIST`` (default
@@ -14,6 +11,7 @@ CUDA machine, see ``inception_core/_cuda_ext.py``).
 
 import importlib.util
 import os
+import re
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
@@ -83,20 +81,28 @@ class BuildPyWithCsrc(build_py):
             self.copy_tree(CSRC, os.path.join(self.build_lib, "inception_core", CSRC))
 
 
+def _version() -> str:
+    """__version__ from inception_core/_version.py, read as text (importing the package would need torch)."""
+    with open(os.path.join("inception_core", "_version.py"), encoding="utf-8") as f:
+        match = re.search(r'^__version__ = "([^"]+)"$', f.read(), re.MULTILINE)
+    if match is None:
+        raise SystemExit("inception_core/_version.py: no line __version__ = \"...\"")
+    return match.group(1)
+
+
 EXT_MODULES, CMDCLASS = _cuda_extension()
 
-PACKAGES = find_packages(include=["inception_core", "inception_core.*"]) + ["inception_core.kernels"]
+PACKAGES = find_packages(include=["inception_core", "inception_core.*"])
 
 setup(
     name="inception_core",
-    version="0.1.0",
+    version=_version(),
     description="Fused Triton kernels, drop-in layers and models for the Inception family of networks",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=PACKAGES,
     package_data={"inception_core.tuned": ["*.json"]},  # tuned config tables (inception_core/tuned_tables.py)
-    package_dir={"inception_core.kernels": "kernels"},
     install_requires=[
         # supported range (README, "Supported versions"): triton 3.6 is the oldest one CI compiles every
         # kernel with (tools/compile_each_kernel.py), torch 2.11 the one the GPU first light targets

@@ -146,7 +146,7 @@ def write_table(path: Path, name: str, entries: Iterable[dict[str, Any]]) -> Pat
     atomically. ``entries`` as in the module docstring."""
     import triton
 
-    from inception_core import __version__
+    from inception_core._version import __version__
 
     path = Path(path)
     if path.is_dir() or not path.suffix:

@@ -1,4 +1,4 @@
-"""Packaging: kernels/ is installed as inception_core.kernels, never as a top-level ``kernels``."""
+"""Packaging: the Triton kernels are the subpackage inception_core.kernels, never a top-level ``kernels``."""
 
 import os
 import subprocess
