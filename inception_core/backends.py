@@ -120,11 +120,15 @@ def _triton_import_error() -> str | None:
 
 
 def triton_status(device: torch.device) -> str | None:
-    """None when the triton backend can run on ``device``, else the reason it cannot."""
+    """None when the triton backend can run on ``device``, else the reason it cannot (cached per device
+    and interpreter setting: the answer cannot change while the process runs)."""
+    return _cached_status("triton", torch.device(device), interpreter_enabled())
+
+
+def _triton_device_status(device: torch.device, interp_now: bool) -> str | None:
     err = _triton_import_error()
     if err is not None:
         return err
-    interp_now = interpreter_enabled()
     from inception_core import kernels  # imported here: TRITON_INTERPRET is read at decoration time
 
     if kernels.INTERPRETED != interp_now:
@@ -170,11 +174,27 @@ def _serialize_interpreted_launches() -> None:
 
 
 def cuda_status(device: torch.device) -> str | None:
-    """None when the cuda backend (csrc/) can run on ``device``, else the reason it cannot. On a CUDA
-    device without the prebuilt extension this compiles csrc/ once (cached on disk)."""
+    """None when the cuda backend (csrc/) can run on ``device``, else the reason it cannot (cached per
+    device). On a CUDA device without the prebuilt extension this compiles csrc/ once (cached on disk)."""
+    return _cached_status("cuda", torch.device(device), False)
+
+
+def _cuda_device_status(device: torch.device, _: bool) -> str | None:
     from inception_core import _cuda_ext
 
     return _cuda_ext.cuda_status(device)
+
+
+_status_cache: dict[tuple[str, torch.device, bool], str | None] = {}
+_STATUS = {"triton": _triton_device_status, "cuda": _cuda_device_status}
+
+
+def _cached_status(name: str, device: torch.device, interp_now: bool) -> str | None:
+    """The status of backend ``name`` on ``device``, computed once per (device, interpreter setting)."""
+    key = (name, device, interp_now)
+    if key not in _status_cache:
+        _status_cache[key] = _STATUS[name](device, interp_now)
+    return _status_cache[key]
 
 
 def backend_status(name: str, device: torch.device) -> str | None:

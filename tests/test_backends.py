@@ -159,3 +159,12 @@ def test_interpreted_launches_from_several_threads():
     for conv, pool in results:
         torch.testing.assert_close(conv, expected[0], rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(pool, expected[1])
+
+
+def test_backend_status_is_computed_once_per_device(monkeypatch):
+    calls = []
+    monkeypatch.setattr(backends, "_status_cache", {})
+    monkeypatch.setitem(backends._STATUS, "cuda", lambda device, _: calls.append(device) or "no extension")
+    for index in (1, 1, 0, 1):
+        assert backends.cuda_status(torch.device("cuda", index)) == "no extension"
+    assert calls == [torch.device("cuda", 1), torch.device("cuda", 0)]

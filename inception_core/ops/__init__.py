@@ -1,11 +1,13 @@
 """The fused ops. Each is a ``torch.library`` custom op (namespace ``inception_core``) that runs on
 the backend chosen by ``inception_core.backends``; each has a ``*_ref`` twin in stock PyTorch.
 
-``conv_bn_act``, ``conv_bn_act_train``, ``max_pool2d`` and ``avg_pool2d`` are differentiable (backward
-custom ops registered with ``register_autograd``), except for their ``out=`` slice writes.
+Every op ``X`` is two files: ``X.py`` (reference, launcher, custom op + fake, public function) and
+``X_backward.py`` (backward custom op + ``register_autograd``). ``conv_bn_act``, ``conv_bn_act_train``,
+``max_pool2d`` and ``avg_pool2d`` are differentiable, except for their ``out=`` slice writes.
 """
 
-from inception_core.ops import conv_bn_act_autograd as _conv_bn_act_autograd  # noqa: F401  (registers autograd)
+from inception_core.ops import conv_bn_act_backward as _conv_bn_act_backward  # noqa: F401  (registers autograd)
+from inception_core.ops import conv_bn_act_train_backward as _conv_bn_act_train_backward  # noqa: F401  (same)
 from inception_core.ops import pool2d_backward as _pool2d_backward  # noqa: F401  (registers autograd)
 from inception_core.ops.conv_bn_act import conv_bn_act, conv_bn_act_ref
 from inception_core.ops.conv_bn_act_train import conv_bn_act_train, conv_bn_act_train_ref

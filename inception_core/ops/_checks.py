@@ -1,6 +1,7 @@
 """Argument checks shared by the fused ops: every message names the argument and what was expected.
 
-All checks run on the host before any kernel launches.
+All checks run on the host before any kernel launches. The conv checks (``conv_arguments``,
+``residual_argument``) serve both ``conv_bn_act`` and ``conv_bn_act_train``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+ACTS = ("relu", "none")
 
 
 def pair(value: int | Sequence[int], name: str, *, minimum: int) -> tuple[int, int]:
@@ -61,6 +63,62 @@ def channel_vector(t: object, name: str, size: int, x: torch.Tensor) -> torch.Te
     if t.device != x.device:
         raise ValueError(f"{name}: expected a tensor on x's device {x.device}, got {t.device}")
     return t
+
+
+def conv_output_size(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                     padding: tuple[int, int]) -> tuple[int, int]:
+    """(OH, OW) of a convolution (floor division, as torch.nn.functional.conv2d)."""
+    return tuple((hw[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
+
+
+def conv_result_shape(x: torch.Tensor, weight: torch.Tensor, stride, padding) -> tuple[int, int, int, int]:
+    """(N, K, OH, OW) of ``conv2d(x, weight)``."""
+    oh, ow = conv_output_size(tuple(x.shape[2:]), tuple(weight.shape[2:]), tuple(stride), tuple(padding))
+    return x.shape[0], weight.shape[0], oh, ow
+
+
+def conv_arguments(x: object, weight: object, stride: object, padding: object,
+                   act: object) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """The checks of a fused conv's x (N, C, H, W), weight (K, C, R, S), stride, padding and act;
+    returns (stride, padding, result shape (N, K, OH, OW))."""
+    tensor_4d(x, "x")
+    tensor_4d(weight, "weight", "(C_out, C_in, kH, kW)")
+    same_device_dtype(weight, "weight", x, "x")
+    c = x.shape[1]
+    k, wc, r, s = weight.shape
+    if wc != c:
+        raise ValueError(f"weight: expected {c} input channels (x has shape {tuple(x.shape)}), "
+                         f"got weight of shape {tuple(weight.shape)} (grouped convolution is not supported)")
+    if k == 0 or r == 0 or s == 0:
+        raise ValueError(f"weight: expected non-empty (K, C, R, S), got {tuple(weight.shape)}")
+    if c == 0:
+        raise ValueError(f"x: expected at least one input channel, got shape {tuple(x.shape)}")
+    stride = pair(stride, "stride", minimum=1)
+    padding = pair(padding, "padding", minimum=0)
+    if act not in ACTS:
+        raise ValueError(f"act: expected one of {list(ACTS)}, got {act!r}")
+    h, w = x.shape[2:]
+    if h + 2 * padding[0] < r or w + 2 * padding[1] < s:
+        raise ValueError(f"x: spatial size ({h}, {w}) with padding {padding} is smaller than the "
+                         f"kernel ({r}, {s})")
+    return stride, padding, conv_result_shape(x, weight, stride, padding)
+
+
+def residual_argument(residual: object, x: torch.Tensor, shape: tuple[int, int, int, int]) -> None:
+    """None, or a tensor of x's dtype and device with the result's shape."""
+    if residual is None:
+        return
+    tensor_4d(residual, "residual")
+    same_device_dtype(residual, "residual", x, "x")
+    if tuple(residual.shape) != shape:
+        raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
+
+
+def real_number(value: object, name: str) -> float:
+    """An int or a float (not a bool), as a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
+    return float(value)
 
 
 def output_slice_target(

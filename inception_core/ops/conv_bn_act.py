@@ -9,27 +9,18 @@ This module holds the torch reference (``conv_bn_act_ref``), the Triton launcher
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core.backends import backend_for
-from inception_core.ops import _checks
+from inception_core.ops import _checks, _dispatch
+from inception_core.ops._checks import conv_output_size, conv_result_shape
+from inception_core.ops._launch_common import device_context, input_precision, needs_int64
 from inception_core.ops.conv_torch import conv_bn_act_torch
 
 __all__ = ["conv_bn_act", "conv_bn_act_ref", "conv_output_size", "launch_conv_bn_act_triton"]
-
-_ACTS = ("relu", "none")
-_INT32_LIMIT = 2**31 - 1
-
-
-def conv_output_size(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-                     padding: tuple[int, int]) -> tuple[int, int]:
-    """(OH, OW) of a convolution (floor division, as torch.nn.functional.conv2d)."""
-    return tuple((hw[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
 
 
 def conv_bn_act_ref(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: Tensor | None = None, *,
@@ -60,6 +51,8 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     (ceil(N*OH*OW / STATS_ROWS), K) in the accumulation dtype, turns on the STATS epilogue (BatchNorm
     training; kernels/conv_bn_act.py).
     """
+    from triton import cdiv
+
     from inception_core.kernels import INTERPRETED
     from inception_core.launch import launch
 
@@ -68,11 +61,6 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     oh, ow = y.shape[2], y.shape[3]
     if y.numel() == 0:
         return
-    fp32_in = x.dtype == torch.float32
-    # fp32 inputs follow cuDNN's flag, as torch's own convolutions do (default: TF32 allowed).
-    precision = "tf32" if (fp32_in and torch.backends.cudnn.allow_tf32) else "ieee"
-    # Offsets index into the storages (a slice or strided view reaches past its own numel).
-    big = max(_storage_elems(t) for t in (x, y, residual) if t is not None)
     dummy = y  # placeholder pointer for absent optional tensors (never read: its flag is off)
     res = residual if residual is not None else y
     rstr = residual.stride() if residual is not None else (0, 0, 0, 0)
@@ -89,61 +77,58 @@ def launch_conv_bn_act_triton(x: Tensor, weight: Tensor, scale: Tensor | None, s
     meta = dict(
         R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=padding[0], PAD_W=padding[1],
         HAS_SCALE=scale is not None, HAS_SHIFT=shift is not None, HAS_RESIDUAL=residual is not None,
-        ACT_RELU=act == "relu", STATS=stats is not None, INPUT_PRECISION=precision,
+        ACT_RELU=act == "relu", STATS=stats is not None, INPUT_PRECISION=input_precision(x),
         DOT_FP32=INTERPRETED and x.dtype == torch.bfloat16,
-        ACC_FP64=x.dtype == torch.float64, USE_INT64=big > _INT32_LIMIT,
+        ACC_FP64=x.dtype == torch.float64, USE_INT64=needs_int64(x, y, residual),
     )
     m = n * oh * ow
 
     def grid(meta_):
-        return (_cdiv(m, meta_["BLOCK_M"]) * _cdiv(k, meta_["BLOCK_N"]),)
+        return (cdiv(m, meta_["BLOCK_M"]) * cdiv(k, meta_["BLOCK_N"]),)
 
-    with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
+    with device_context(x):
         launch("conv_bn_act_fwd", grid, args, meta, x.device, config=config)
 
 
-def _storage_elems(t: Tensor) -> int:
-    return max(t.numel(), t.untyped_storage().nbytes() // t.element_size())
+# Each backend writes channels [out_offset, out_offset + K) of ``out`` (the slice contract of
+# ``inception_core::conv_bn_act_out``); the result op passes a fresh tensor and offset 0.
+def _write_triton(x, weight, scale, shift, residual, stride, padding, act, res_scale, out, out_offset):
+    y = out.narrow(1, out_offset, weight.shape[0])
+    launch_conv_bn_act_triton(x, weight, scale, shift, residual, stride, padding, act, res_scale, y)
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+def _write_cuda(x, weight, scale, shift, residual, stride, padding, act, res_scale, out, out_offset):
+    from inception_core import _cuda_ext
+
+    _cuda_ext.ops().conv_bn_act_out(x, weight, scale, shift, residual, list(stride), list(padding), act,
+                                    float(res_scale), out, out_offset)
 
 
-def _compute(x, weight, scale, shift, residual, stride, padding, act, res_scale, y) -> None:
-    """Run the op on the resolved backend, writing into ``y``."""
-    chosen = backend_for(x, "conv_bn_act")
-    if chosen == "triton":
-        launch_conv_bn_act_triton(x, weight, scale, shift, residual, stride, padding, act, res_scale, y)
-    elif chosen == "cuda":
-        from inception_core import _cuda_ext
-
-        _cuda_ext.ops().conv_bn_act_out(x, weight, scale, shift, residual, list(stride), list(padding), act,
-                                        float(res_scale), y, 0)
-    else:
-        y.copy_(conv_bn_act_torch(x, weight, scale, shift, residual, stride, padding, act, res_scale))
+def _write_torch(x, weight, scale, shift, residual, stride, padding, act, res_scale, out, out_offset):
+    out.narrow(1, out_offset, weight.shape[0]).copy_(
+        conv_bn_act_torch(x, weight, scale, shift, residual, stride, padding, act, res_scale))
 
 
-def _out_shape(x: Tensor, weight: Tensor, stride, padding) -> tuple[int, int, int, int]:
-    oh, ow = conv_output_size(tuple(x.shape[2:]), tuple(weight.shape[2:]), tuple(stride), tuple(padding))
-    return x.shape[0], weight.shape[0], oh, ow
+_WRITE = {"triton": _write_triton, "cuda": _write_cuda, "torch": _write_torch}
 
 
 @torch.library.custom_op("inception_core::conv_bn_act", mutates_args=())
 def _conv_bn_act_op(x: Tensor, weight: Tensor, scale: Tensor | None, shift: Tensor | None,
                     residual: Tensor | None, stride: Sequence[int], padding: Sequence[int], act: str,
                     res_scale: float) -> Tensor:
-    if backend_for(x, "conv_bn_act") == "torch":  # a fresh result: no copy into a preallocated one
-        return conv_bn_act_torch(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale)
-    y = torch.empty(_out_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
+    stride, padding = tuple(stride), tuple(padding)
+    backend = _dispatch.resolve(x, "conv_bn_act")
+    if backend == "torch":  # a fresh result: no copy into a preallocated one
+        return conv_bn_act_torch(x, weight, scale, shift, residual, stride, padding, act, res_scale)
+    y = torch.empty(conv_result_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
                     memory_format=torch.channels_last)
-    _compute(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale, y)
+    _WRITE[backend](x, weight, scale, shift, residual, stride, padding, act, res_scale, y, 0)
     return y
 
 
 @_conv_bn_act_op.register_fake
 def _(x, weight, scale, shift, residual, stride, padding, act, res_scale):
-    return torch.empty(_out_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
+    return torch.empty(conv_result_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
                        memory_format=torch.channels_last)
 
 
@@ -153,8 +138,8 @@ def _conv_bn_act_out_op(x: Tensor, weight: Tensor, scale: Tensor | None, shift: 
                         res_scale: float, out: Tensor, out_offset: int) -> None:
     k = weight.shape[0]
     _checks.no_overlap_inputs(out, out_offset, k, x=x, weight=weight, scale=scale, shift=shift, residual=residual)
-    y = out.narrow(1, out_offset, k)
-    _compute(x, weight, scale, shift, residual, tuple(stride), tuple(padding), act, res_scale, y)
+    _dispatch.run("conv_bn_act", x, _WRITE, x, weight, scale, shift, residual, tuple(stride), tuple(padding), act,
+                  res_scale, out, out_offset)
 
 
 @_conv_bn_act_out_op.register_fake
@@ -193,46 +178,19 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
         fp64 inputs). For fp32 inputs the Triton kernel uses TF32 exactly when
         ``torch.backends.cudnn.allow_tf32`` is True (torch's own rule for convolutions).
     """
-    _checks.tensor_4d(x, "x")
-    _checks.tensor_4d(weight, "weight", "(C_out, C_in, kH, kW)")
-    _checks.same_device_dtype(weight, "weight", x, "x")
-    n, c = x.shape[:2]
-    k, wc, r, s = weight.shape
-    if wc != c:
-        raise ValueError(f"weight: expected {c} input channels (x has shape {tuple(x.shape)}), "
-                         f"got weight of shape {tuple(weight.shape)} (grouped convolution is not supported)")
-    if k == 0 or r == 0 or s == 0:
-        raise ValueError(f"weight: expected non-empty (K, C, R, S), got {tuple(weight.shape)}")
-    if c == 0:
-        raise ValueError(f"x: expected at least one input channel, got shape {tuple(x.shape)}")
-    stride = _checks.pair(stride, "stride", minimum=1)
-    padding = _checks.pair(padding, "padding", minimum=0)
-    if act not in _ACTS:
-        raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
-    if not isinstance(res_scale, (int, float)) or isinstance(res_scale, bool):
-        raise TypeError(f"res_scale: expected a float, got {type(res_scale).__name__}")
+    stride, padding, shape = _checks.conv_arguments(x, weight, stride, padding, act)
+    res_scale = _checks.real_number(res_scale, "res_scale")
     _checks.out_offset_needs_out(out, out_offset)
-    h, w = x.shape[2:]
-    if h + 2 * padding[0] < r or w + 2 * padding[1] < s:
-        raise ValueError(f"x: spatial size ({h}, {w}) with padding {padding} is smaller than the "
-                         f"kernel ({r}, {s})")
-    shape = _out_shape(x, weight, stride, padding)
+    k = shape[1]
     scale = _checks.channel_vector(scale, "scale", k, x)
     shift = _checks.channel_vector(shift, "shift", k, x)
-    if residual is not None:
-        _checks.tensor_4d(residual, "residual")
-        _checks.same_device_dtype(residual, "residual", x, "x")
-        if tuple(residual.shape) != shape:
-            raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
+    _checks.residual_argument(residual, x, shape)
     if out is not None:
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
         _checks.out_without_autograd(out, x, weight, scale, shift, residual)
-    if not torch.compiler.is_compiling():
-        backend_for(x, "conv_bn_act")  # raise now if the backend cannot run the call (compiled: at run time)
 
     if out is None:
-        return _conv_bn_act_op(x, weight, scale, shift, residual, list(stride), list(padding), act,
-                               float(res_scale))
-    _conv_bn_act_out_op(x, weight, scale, shift, residual, list(stride), list(padding), act,
-                        float(res_scale), out, out_offset)
+        return _conv_bn_act_op(x, weight, scale, shift, residual, list(stride), list(padding), act, res_scale)
+    _conv_bn_act_out_op(x, weight, scale, shift, residual, list(stride), list(padding), act, res_scale, out,
+                        out_offset)
     return out.narrow(1, out_offset, k)

@@ -4,8 +4,8 @@
 
 This module holds the torch reference (``conv_bn_act_train_ref``, stock modules' functional ops), the
 Triton launcher (conv with per-channel statistics in its epilogue, a finalize kernel, a normalize + act
-pass), the functional custom op ``inception_core::conv_bn_act_train`` with its backward op and autograd
-registration, and the public function, which writes the running statistics back in place.
+pass), the functional custom op ``inception_core::conv_bn_act_train`` with its fake, and the public
+function, which writes the running statistics back in place. Its backward: ``conv_bn_act_train_backward.py``.
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core import backends
-from inception_core.backends import backend_for
-from inception_core.ops import _checks
-from inception_core.ops import conv_backward as cb
-from inception_core.ops.conv_bn_act import _cdiv, _out_shape, _storage_elems
+from inception_core.ops import _checks, _dispatch
+from inception_core.ops._checks import conv_result_shape
+from inception_core.ops._launch_common import acc_dtype, device_context, needs_int64
+from inception_core.ops._launch_common import empty as _empty
 
 __all__ = ["conv_bn_act_train", "conv_bn_act_train_ref", "launch_conv_bn_act_train_triton"]
-
-_ACTS = ("relu", "none")
-_INT32_LIMIT = 2**31 - 1
 
 
 def conv_bn_act_train_ref(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Tensor | None,
@@ -67,7 +63,7 @@ def _forward_native(x, weight, gamma, beta, running_mean, running_var, residual,
     if act == "relu":
         y = y.relu_()
     if new_mean is None:
-        acc = cb._acc_dtype(x)
+        acc = acc_dtype(x)
         return y, c, mean, invstd, _empty(x, acc), _empty(x, acc)
     return y, c, mean, invstd, new_mean, new_var
 
@@ -78,7 +74,7 @@ def _forward_torch(x, weight, gamma, beta, running_mean, running_var, residual, 
     if _native_bn(x):
         return _forward_native(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act,
                                res_scale, factor, eps)
-    acc = cb._acc_dtype(x)
+    acc = acc_dtype(x)
     c = F.conv2d(x, weight, stride=stride, padding=padding).contiguous(memory_format=torch.channels_last)
     cf = c.to(acc)
     var, mean = torch.var_mean(cf, dim=(0, 2, 3), correction=0)
@@ -106,18 +102,20 @@ def launch_conv_bn_act_train_triton(x, weight, gamma, beta, running_mean, runnin
     centred sums of squares), the finalize kernel (Chan's combine in a fixed order: mean, invstd, folded
     scale/shift, new running stats), then the normalize + residual + act pass.
     Returns the functional op's six tensors."""
+    from triton import cdiv
+
     from inception_core.kernels import batch_norm as bn_kmod
     from inception_core.kernels import conv_bn_act as conv_kmod
     from inception_core.launch import launch_fixed
     from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 
-    acc = cb._acc_dtype(x)
+    acc = acc_dtype(x)
     dev = x.device
-    n, _, oh, ow = shape = _out_shape(x, weight, stride, padding)
+    n, _, oh, ow = shape = conv_result_shape(x, weight, stride, padding)
     k = shape[1]
     m = n * oh * ow
     rows = conv_kmod.STATS_ROWS
-    groups = _cdiv(m, rows)
+    groups = cdiv(m, rows)
     c = torch.empty(shape, dtype=x.dtype, device=dev, memory_format=torch.channels_last)
     psum = torch.empty((groups, k), dtype=acc, device=dev)
     pm2 = torch.empty((groups, k), dtype=acc, device=dev)
@@ -132,8 +130,8 @@ def launch_conv_bn_act_train_triton(x, weight, gamma, beta, running_mean, runnin
     new_var = torch.empty_like(running_var) if has_running else _empty(x, acc)
     dummy = mean
     y = torch.empty(shape, dtype=x.dtype, device=dev, memory_format=torch.channels_last)
-    with cb._device_ctx(x):
-        launch_fixed("bn_stats_finalize", bn_kmod._bn_stats_finalize_kernel, (_cdiv(k, bn_kmod.FINALIZE_BLOCK_C),),
+    with device_context(x):
+        launch_fixed("bn_stats_finalize", bn_kmod._bn_stats_finalize_kernel, (cdiv(k, bn_kmod.FINALIZE_BLOCK_C),),
                      (psum, pm2, gamma if gamma is not None else dummy, beta if beta is not None else dummy,
                       running_mean if has_running else dummy, running_var if has_running else dummy,
                       mean, invstd, scale, shift, new_mean if has_running else dummy,
@@ -143,17 +141,16 @@ def launch_conv_bn_act_train_triton(x, weight, gamma, beta, running_mean, runnin
                           BLOCK_C=bn_kmod.FINALIZE_BLOCK_C), dev)
         res = residual if residual is not None else y
         rstr = residual.stride() if residual is not None else (0, 0, 0, 0)
-        big = max(_storage_elems(t) for t in (c, y, res)) > _INT32_LIMIT
+        big = needs_int64(c, y, res)
         block_p, block_c = bn_kmod.APPLY_BLOCK_P, bn_kmod.APPLY_BLOCK_C
-        launch_fixed("affine_act", bn_kmod._affine_act_kernel, (_cdiv(m, block_p), _cdiv(k, block_c)),
+        launch_fixed("affine_act", bn_kmod._affine_act_kernel, (cdiv(m, block_p), cdiv(k, block_c)),
                      (c, scale, shift, res, y, n, k, oh, ow, *c.stride(), *rstr, *y.stride(), float(res_scale)),
                      dict(HAS_RESIDUAL=residual is not None, ACT_RELU=act == "relu", ACC_FP64=acc == torch.float64,
                           USE_INT64=big, BLOCK_P=block_p, BLOCK_C=block_c), dev)
     return y, c, mean, invstd, new_mean, new_var
 
 
-def _empty(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    return torch.empty(0, dtype=dtype or t.dtype, device=t.device)
+_FORWARD = {"triton": launch_conv_bn_act_train_triton, "torch": _forward_torch}  # csrc/ has no training kernels
 
 
 @torch.library.custom_op("inception_core::conv_bn_act_train", mutates_args=())
@@ -164,17 +161,15 @@ def _conv_bn_act_train_op(x: Tensor, weight: Tensor, gamma: Tensor | None, beta:
                           ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     args = (x, weight, gamma, beta, running_mean, running_var, residual, tuple(stride), tuple(padding), act,
             res_scale, momentum_factor, eps)
-    with cb.no_autocast(x):
-        if cb.training_backend(x, "conv_bn_act_train") == "triton":
-            return launch_conv_bn_act_train_triton(*args)
-        return _forward_torch(*args)
+    with _dispatch.no_autocast(x):
+        return _dispatch.run("conv_bn_act_train", x, _FORWARD, *args)
 
 
 @_conv_bn_act_train_op.register_fake
 def _(x, weight, gamma, beta, running_mean, running_var, residual, stride, padding, act, res_scale,
       momentum_factor, eps):
-    shape = _out_shape(x, weight, stride, padding)
-    acc = cb._acc_dtype(x)
+    shape = conv_result_shape(x, weight, stride, padding)
+    acc = acc_dtype(x)
     k = shape[1]
 
     def act_like():
@@ -184,87 +179,6 @@ def _(x, weight, gamma, beta, running_mean, running_var, residual, stride, paddi
     run = ([torch.empty_like(running_mean), torch.empty_like(running_var)] if running_mean is not None
            else [_empty(x, acc), _empty(x, acc)])
     return act_like(), act_like(), *vec, *run
-
-
-@torch.library.custom_op("inception_core::conv_bn_act_train_backward", mutates_args=())
-def _conv_bn_act_train_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, gamma: Tensor | None,
-                                   conv_out: Tensor, y: Tensor, mean: Tensor, invstd: Tensor,
-                                   stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
-                                   output_mask: Sequence[bool]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    need_x, need_w, need_gamma, need_beta, need_res = output_mask
-    backend = cb.training_backend(x, "conv_bn_act_train_backward")
-    with cb.no_autocast(x):
-        if backend == "torch" and _native_bn(x):
-            gc, g_gamma, g_beta, g_res = _pointwise_backward_native(grad_y.to(x.dtype), y, conv_out, gamma, mean,
-                                                                    invstd, act, res_scale, need_res)
-        else:
-            gc, g_gamma, g_beta, g_res = cb.pointwise_backward(
-                backend, grad_y.to(x.dtype), y, conv_out, gamma, mean, invstd, act, res_scale, True, need_res)
-        gx, gw = cb.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
-    vec = gamma.dtype if gamma is not None else mean.dtype
-    return (gx if need_x else _empty(x), gw if need_w else _empty(weight),
-            g_gamma.to(vec) if need_gamma else _empty(x, vec), g_beta.to(vec) if need_beta else _empty(x, vec),
-            g_res if need_res else _empty(x))
-
-
-def _pointwise_backward_native(grad_y, y, conv_out, gamma, mean, invstd, act, res_scale, need_res):
-    """The act, residual and BatchNorm backward with torch's fused kernels (``threshold_backward``,
-    ``native_batch_norm_backward``): (grad_conv_out, grad_gamma, grad_beta, grad_residual or None)."""
-    g = torch.ops.aten.threshold_backward(grad_y, y, 0) if act == "relu" else grad_y
-    grad_res = None
-    if need_res:
-        grad_res = g if g is not grad_y else g.clone(memory_format=torch.channels_last)
-    k = conv_out.shape[1]
-    coef = gamma.to(conv_out.dtype) if gamma is not None else torch.ones(k, dtype=conv_out.dtype, device=g.device)
-    if res_scale != 1.0:  # d(residual + s * bn)/d bn = s: scales grad_conv_out through gamma, the others after
-        coef = coef * res_scale
-    gc, g_gamma, g_beta = torch.ops.aten.native_batch_norm_backward(
-        g, conv_out, coef, None, None, mean, invstd, True, 0.0, [True, True, True])
-    if res_scale != 1.0:
-        g_gamma, g_beta = g_gamma * res_scale, g_beta * res_scale
-    return gc.contiguous(memory_format=torch.channels_last), g_gamma, g_beta, grad_res
-
-
-@_conv_bn_act_train_backward_op.register_fake
-def _(grad_y, x, weight, gamma, conv_out, y, mean, invstd, stride, padding, act, res_scale, output_mask):
-    need_x, need_w, need_gamma, need_beta, need_res = output_mask
-    vec = gamma.dtype if gamma is not None else mean.dtype
-    k = weight.shape[0]
-    cl = torch.channels_last
-    gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else _empty(x)
-    gw = cb.grad_weight_like(weight) if need_w else _empty(weight)
-    return (gx, gw, torch.empty(k, dtype=vec, device=x.device) if need_gamma else _empty(x, vec),
-            torch.empty(k, dtype=vec, device=x.device) if need_beta else _empty(x, vec),
-            torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else _empty(x))
-
-
-def _setup_context(ctx, inputs, output):
-    x, weight, gamma, beta, _, _, residual, stride, padding, act, res_scale, _, _ = inputs
-    y, c, mean, invstd, new_mean, new_var = output
-    ctx.mark_non_differentiable(c, mean, invstd, new_mean, new_var)
-    ctx.save_for_backward(x, weight, gamma, c, y, mean, invstd)
-    ctx.conf = (list(stride), list(padding), act, float(res_scale))
-    ctx.has = (gamma is not None, beta is not None, residual is not None)
-    ctx.backend = backends.get_backend()  # eager backward runs on the forward's backend
-
-
-def _backward(ctx, grad_y, *_):
-    x, weight, gamma, c, y, mean, invstd = ctx.saved_tensors
-    stride, padding, act, res_scale = ctx.conf
-    has_gamma, has_beta, has_res = ctx.has
-    need = ctx.needs_input_grad
-    mask = [need[0], need[1], has_gamma and need[2], has_beta and need[3], has_res and need[6]]
-    if grad_y is None or not any(mask):
-        return (None,) * 13
-    with backends.backend(ctx.backend):
-        gx, gw, g_gamma, g_beta, g_res = _conv_bn_act_train_backward_op(
-            grad_y, x, weight, gamma if has_gamma else None, c, y, mean, invstd, stride, padding, act, res_scale,
-            mask)
-    g = [t if m else None for t, m in zip((gx, gw, g_gamma, g_beta, g_res), mask, strict=True)]
-    return (g[0], g[1], g[2], g[3], None, None, g[4]) + (None,) * 6
-
-
-_conv_bn_act_train_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _running_stat(t: object, name: str, k: int, x: Tensor) -> Tensor | None:
@@ -310,33 +224,15 @@ def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Ten
         Under ``torch.autocast`` the op computes in x's dtype (layers cast their inputs first);
         gradients come back in each input's dtype.
     """
-    _checks.tensor_4d(x, "x")
-    _checks.tensor_4d(weight, "weight", "(C_out, C_in, kH, kW)")
-    _checks.same_device_dtype(weight, "weight", x, "x")
-    c = x.shape[1]
-    k, wc, r, s = weight.shape
-    if wc != c:
-        raise ValueError(f"weight: expected {c} input channels (x has shape {tuple(x.shape)}), "
-                         f"got weight of shape {tuple(weight.shape)} (grouped convolution is not supported)")
-    if k == 0 or r == 0 or s == 0:
-        raise ValueError(f"weight: expected non-empty (K, C, R, S), got {tuple(weight.shape)}")
-    if c == 0:
-        raise ValueError(f"x: expected at least one input channel, got shape {tuple(x.shape)}")
-    stride = _checks.pair(stride, "stride", minimum=1)
-    padding = _checks.pair(padding, "padding", minimum=0)
-    if act not in _ACTS:
-        raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
-    for value, name in ((res_scale, "res_scale"), (momentum_factor, "momentum_factor"), (eps, "eps")):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
+    stride, padding, shape = _checks.conv_arguments(x, weight, stride, padding, act)
+    k = shape[1]
+    res_scale = _checks.real_number(res_scale, "res_scale")
+    momentum_factor = _checks.real_number(momentum_factor, "momentum_factor")
+    eps = _checks.real_number(eps, "eps")
     if not 0.0 <= momentum_factor <= 1.0:
         raise ValueError(f"momentum_factor: expected a value in [0, 1], got {momentum_factor}")
     if not eps > 0:  # torch.nn.BatchNorm2d's rule; NaN fails too
         raise ValueError(f"eps: expected a value > 0 (as torch's BatchNorm), got {eps}")
-    h, w = x.shape[2:]
-    if h + 2 * padding[0] < r or w + 2 * padding[1] < s:
-        raise ValueError(f"x: spatial size ({h}, {w}) with padding {padding} is smaller than the kernel ({r}, {s})")
-    shape = _out_shape(x, weight, stride, padding)
     if shape[0] * shape[2] * shape[3] <= 1:
         raise ValueError(f"x: expected more than 1 value per channel when training, got output shape {shape}")
     gamma = _checks.channel_vector(gamma, "gamma", k, x)
@@ -345,19 +241,14 @@ def conv_bn_act_train(x: Tensor, weight: Tensor, gamma: Tensor | None, beta: Ten
     running_var = _running_stat(running_var, "running_var", k, x)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean, running_var: expected both tensors or both None")
-    if residual is not None:
-        _checks.tensor_4d(residual, "residual")
-        _checks.same_device_dtype(residual, "residual", x, "x")
-        if tuple(residual.shape) != shape:
-            raise ValueError(f"residual: expected shape {shape} (the result's), got {tuple(residual.shape)}")
+    _checks.residual_argument(residual, x, shape)
     if not torch.compiler.is_compiling():
         _checks.written_apart(dict(running_mean=running_mean, running_var=running_var),
                               dict(x=x, weight=weight, gamma=gamma, beta=beta, residual=residual))
-        backend_for(x, "conv_bn_act_train")  # raise now if the backend cannot run the call
 
     y, _, _, _, new_mean, new_var = _conv_bn_act_train_op(
         x, weight, gamma, beta, running_mean, running_var, residual, list(stride), list(padding), act,
-        float(res_scale), float(momentum_factor), float(eps))
+        res_scale, momentum_factor, eps)
     if running_mean is not None:
         with torch.no_grad():
             running_mean.copy_(new_mean)

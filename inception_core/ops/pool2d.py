@@ -4,20 +4,19 @@ This module holds the torch references (``max_pool2d_ref``, ``avg_pool2d_ref``),
 launcher, the ``torch.library`` custom ops (``inception_core::max_pool2d``,
 ``inception_core::avg_pool2d`` and the slice-writing ``inception_core::max_pool2d_out``,
 ``inception_core::avg_pool2d_out``) with their fake implementations, and the public functions.
-Dilation and ``return_indices`` are not supported (forward only, no indices).
+Dilation and ``return_indices`` are not supported. Their backward: ``pool2d_backward.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core.backends import backend_for
-from inception_core.ops import _checks
+from inception_core.ops import _checks, _dispatch
+from inception_core.ops._launch_common import device_context, needs_int64
 
 __all__ = [
     "avg_pool2d",
@@ -27,8 +26,6 @@ __all__ = [
     "max_pool2d_ref",
     "pool_output_size",
 ]
-
-_INT32_LIMIT = 2**31 - 1
 
 
 def pool_output_size(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
@@ -62,10 +59,6 @@ def avg_pool2d_ref(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     return y.contiguous(memory_format=torch.channels_last)
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
                          padding: tuple[int, int], is_max: bool, count_include_pad: bool, y: Tensor, *,
                          config=None) -> None:
@@ -75,15 +68,14 @@ def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[
     of a bigger buffer is fine. ``config`` (a ``triton.Config``) runs that config (tests check every
     shipped config with it); otherwise the launch path chooses one (``inception_core/launch.py``).
     """
+    from triton import cdiv
+
     from inception_core.launch import launch
 
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     if y.numel() == 0:
         return
-    # The offsets index the storages (a slice or strided view reaches past its own numel).
-    big = max(x.numel(), y.numel(), x.untyped_storage().nbytes() // x.element_size(),
-              y.untyped_storage().nbytes() // y.element_size())
     args = (
         x, y,
         n, c, h, w, oh, ow,
@@ -93,39 +85,50 @@ def launch_pool2d_triton(x: Tensor, kernel_size: tuple[int, int], stride: tuple[
     meta = dict(
         KH=kernel_size[0], KW=kernel_size[1], STRIDE_H=stride[0], STRIDE_W=stride[1],
         PAD_H=padding[0], PAD_W=padding[1], IS_MAX=bool(is_max), COUNT_INCLUDE_PAD=bool(count_include_pad),
-        ACC_FP64=x.dtype == torch.float64, USE_INT64=big > _INT32_LIMIT,
+        ACC_FP64=x.dtype == torch.float64, USE_INT64=needs_int64(x, y),
     )
     p = n * oh * ow
 
     def grid(meta_):
-        return (_cdiv(p, meta_["BLOCK_P"]), _cdiv(c, meta_["BLOCK_C"]))
+        return (cdiv(p, meta_["BLOCK_P"]), cdiv(c, meta_["BLOCK_C"]))
 
-    with torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext():
+    with device_context(x):
         launch("pool2d_fwd", grid, args, meta, x.device, config=config)
 
 
-def _compute(x: Tensor, kernel_size, stride, padding, ceil_mode: bool, is_max: bool, count_include_pad: bool,
-             y: Tensor) -> None:
-    """Run the op on the resolved backend, writing into ``y``."""
-    op = "max_pool2d" if is_max else "avg_pool2d"
-    chosen = backend_for(x, op)
-    if chosen == "triton":
-        launch_pool2d_triton(x, tuple(kernel_size), tuple(stride), tuple(padding), is_max, count_include_pad,
-                             y)
-    elif chosen == "cuda":
-        from inception_core import _cuda_ext
+# Each backend writes channels [out_offset, out_offset + C) of ``out`` (the slice contract of the ``_out``
+# ops); the result ops pass a fresh tensor and offset 0.
+def _write_triton(x, kernel_size, stride, padding, ceil_mode, is_max, count_include_pad, out, out_offset):
+    launch_pool2d_triton(x, tuple(kernel_size), tuple(stride), tuple(padding), is_max, count_include_pad,
+                         out.narrow(1, out_offset, x.shape[1]))
 
-        cuda_ops = _cuda_ext.ops()
-        if is_max:
-            cuda_ops.max_pool2d_out(x, list(kernel_size), list(stride), list(padding), ceil_mode, y, 0)
-        else:
-            cuda_ops.avg_pool2d_out(x, list(kernel_size), list(stride), list(padding), ceil_mode,
-                                    count_include_pad, y, 0)
-    elif is_max:
-        y.copy_(max_pool2d_ref(x, tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode))
+
+def _write_cuda(x, kernel_size, stride, padding, ceil_mode, is_max, count_include_pad, out, out_offset):
+    from inception_core import _cuda_ext
+
+    cuda_ops = _cuda_ext.ops()
+    if is_max:
+        cuda_ops.max_pool2d_out(x, list(kernel_size), list(stride), list(padding), ceil_mode, out, out_offset)
     else:
-        y.copy_(avg_pool2d_ref(x, tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode,
-                               count_include_pad))
+        cuda_ops.avg_pool2d_out(x, list(kernel_size), list(stride), list(padding), ceil_mode, count_include_pad,
+                                out, out_offset)
+
+
+def _write_torch(x, kernel_size, stride, padding, ceil_mode, is_max, count_include_pad, out, out_offset):
+    geometry = (tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode)
+    y = max_pool2d_ref(x, *geometry) if is_max else avg_pool2d_ref(x, *geometry, count_include_pad)
+    out.narrow(1, out_offset, x.shape[1]).copy_(y)
+
+
+_WRITE = {"triton": _write_triton, "cuda": _write_cuda, "torch": _write_torch}
+
+
+def _compute(x: Tensor, kernel_size, stride, padding, ceil_mode: bool, is_max: bool, count_include_pad: bool,
+             out: Tensor, out_offset: int) -> None:
+    """Run the op on the backend resolved for this call, writing channels [out_offset, out_offset + C) of
+    ``out``."""
+    _dispatch.run("max_pool2d" if is_max else "avg_pool2d", x, _WRITE, x, kernel_size, stride, padding, ceil_mode,
+                  is_max, count_include_pad, out, out_offset)
 
 
 def _out_shape(x: Tensor, kernel_size, stride, padding, ceil_mode: bool) -> tuple[int, int, int, int]:
@@ -143,7 +146,7 @@ def _empty_result(x: Tensor, kernel_size, stride, padding, ceil_mode: bool) -> T
 def _max_pool2d_op(x: Tensor, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                    ceil_mode: bool) -> Tensor:
     y = _empty_result(x, kernel_size, stride, padding, ceil_mode)
-    _compute(x, kernel_size, stride, padding, ceil_mode, True, True, y)
+    _compute(x, kernel_size, stride, padding, ceil_mode, True, True, y, 0)
     return y
 
 
@@ -156,7 +159,7 @@ def _(x, kernel_size, stride, padding, ceil_mode):
 def _avg_pool2d_op(x: Tensor, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                    ceil_mode: bool, count_include_pad: bool) -> Tensor:
     y = _empty_result(x, kernel_size, stride, padding, ceil_mode)
-    _compute(x, kernel_size, stride, padding, ceil_mode, False, count_include_pad, y)
+    _compute(x, kernel_size, stride, padding, ceil_mode, False, count_include_pad, y, 0)
     return y
 
 
@@ -169,8 +172,7 @@ def _(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
 def _max_pool2d_out_op(x: Tensor, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                        ceil_mode: bool, out: Tensor, out_offset: int) -> None:
     _checks.no_overlap(x, "x", out, out_offset, x.shape[1])
-    y = out.narrow(1, out_offset, x.shape[1])
-    _compute(x, kernel_size, stride, padding, ceil_mode, True, True, y)
+    _compute(x, kernel_size, stride, padding, ceil_mode, True, True, out, out_offset)
 
 
 @_max_pool2d_out_op.register_fake
@@ -182,8 +184,7 @@ def _(x, kernel_size, stride, padding, ceil_mode, out, out_offset):
 def _avg_pool2d_out_op(x: Tensor, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                        ceil_mode: bool, count_include_pad: bool, out: Tensor, out_offset: int) -> None:
     _checks.no_overlap(x, "x", out, out_offset, x.shape[1])
-    y = out.narrow(1, out_offset, x.shape[1])
-    _compute(x, kernel_size, stride, padding, ceil_mode, False, count_include_pad, y)
+    _compute(x, kernel_size, stride, padding, ceil_mode, False, count_include_pad, out, out_offset)
 
 
 @_avg_pool2d_out_op.register_fake
@@ -197,7 +198,7 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_offset, op: str):
+def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_offset):
     """Shared checks of both pools; returns (kernel, stride, padding, result shape). Launches nothing."""
     _checks.tensor_4d(x, "x")
     if x.shape[1] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
@@ -217,8 +218,6 @@ def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_off
     if out is not None:
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
         _checks.out_without_autograd(out, x)
-    if not torch.compiler.is_compiling():
-        backend_for(x, op)  # raise now if the backend cannot run the call (compiled: at run time)
     return kernel, stride, padding, shape
 
 
@@ -247,8 +246,7 @@ def max_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequen
     Returns:
         (N, C, OH, OW) in channels_last memory format, dtype of x (or the slice of ``out``).
     """
-    kernel, stride, padding, shape = _check_args(x, kernel_size, stride, padding, ceil_mode, out, out_offset,
-                                                 "max_pool2d")
+    kernel, stride, padding, shape = _check_args(x, kernel_size, stride, padding, ceil_mode, out, out_offset)
     if out is None:
         return _max_pool2d_op(x, list(kernel), list(stride), list(padding), ceil_mode)
     _max_pool2d_out_op(x, list(kernel), list(stride), list(padding), ceil_mode, out, out_offset)
@@ -284,8 +282,7 @@ def avg_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequen
         (N, C, OH, OW) in channels_last memory format, dtype of x (or the slice of ``out``).
     """
     _check_flag(count_include_pad, "count_include_pad")
-    kernel, stride, padding, shape = _check_args(x, kernel_size, stride, padding, ceil_mode, out, out_offset,
-                                                 "avg_pool2d")
+    kernel, stride, padding, shape = _check_args(x, kernel_size, stride, padding, ceil_mode, out, out_offset)
     if out is None:
         return _avg_pool2d_op(x, list(kernel), list(stride), list(padding), ceil_mode, count_include_pad)
     _avg_pool2d_out_op(x, list(kernel), list(stride), list(padding), ceil_mode, count_include_pad, out,

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from inception_core import backends
-from inception_core.ops import conv_backward as cb
+from inception_core.ops import _dispatch
+from inception_core.ops._launch_common import device_context, needs_int64
 from inception_core.ops.pool2d import _avg_pool2d_op, _max_pool2d_op
 
 __all__ = ["avg_pool2d_backward_ref", "launch_pool2d_backward_triton", "max_pool2d_backward_ref"]
@@ -44,43 +45,56 @@ def launch_pool2d_backward_triton(grad_y: Tensor, x: Tensor | None, x_size: Sequ
     """Triton backward: for max, the argmax kernel (window position of each output's first max, int8),
     then the gather kernel over input pixels; for avg, the gather kernel alone. Returns grad_x
     (N, C, H, W) channels_last in grad_y's dtype."""
+    from triton import cdiv
+
     from inception_core.kernels import pool2d_bwd as kmod
     from inception_core.launch import launch_fixed
 
     n, c, h, w = x_size
     oh, ow = grad_y.shape[2], grad_y.shape[3]
     gx = torch.empty(tuple(x_size), dtype=grad_y.dtype, device=grad_y.device, memory_format=torch.channels_last)
-    big = max(cb._storage_elems(t) for t in (grad_y, gx) + ((x,) if x is not None else ())) > cb._INT32_LIMIT
+    big = needs_int64(grad_y, gx, x)
     geometry = dict(KH=kernel_size[0], KW=kernel_size[1], STRIDE_H=stride[0], STRIDE_W=stride[1],
                     PAD_H=padding[0], PAD_W=padding[1], ACC_FP64=grad_y.dtype == torch.float64, USE_INT64=big)
     block = dict(config.kwargs) if config is not None else dict(BLOCK_P=kmod.BLOCK_P, BLOCK_C=kmod.BLOCK_C)
     warps = config.num_warps if config is not None else 4
-    with cb._device_ctx(grad_y):
+    with device_context(grad_y):
         if is_max:
             idx = torch.empty((n, c, oh, ow), dtype=torch.int8, device=grad_y.device,
                               memory_format=torch.channels_last)
             launch_fixed("max_pool2d_argmax", kmod._max_pool2d_argmax_kernel,
-                         (cb._cdiv(n * oh * ow, block["BLOCK_P"]), cb._cdiv(c, block["BLOCK_C"])),
+                         (cdiv(n * oh * ow, block["BLOCK_P"]), cdiv(c, block["BLOCK_C"])),
                          (x, idx, n, c, h, w, oh, ow, *x.stride(), *idx.stride()), dict(**geometry, **block),
                          grad_y.device, num_warps=warps, explicit=config is not None)
         else:
             idx = grad_y  # unused
         launch_fixed("pool2d_bwd", kmod._pool2d_bwd_kernel,
-                     (cb._cdiv(n * h * w, block["BLOCK_P"]), cb._cdiv(c, block["BLOCK_C"])),
+                     (cdiv(n * h * w, block["BLOCK_P"]), cdiv(c, block["BLOCK_C"])),
                      (grad_y, idx, gx, n, c, h, w, oh, ow, *grad_y.stride(), *idx.stride(), *gx.stride()),
                      dict(IS_MAX=is_max, COUNT_INCLUDE_PAD=count_include_pad, **geometry, **block),
                      grad_y.device, num_warps=warps, explicit=config is not None)
     return gx
 
 
+def _max_backward_triton(grad_y, x, kernel_size, stride, padding, ceil_mode):
+    return launch_pool2d_backward_triton(grad_y, x, x.shape, kernel_size, stride, padding, True, True)
+
+
+def _avg_backward_triton(grad_y, x_size, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    return launch_pool2d_backward_triton(grad_y, None, x_size, kernel_size, stride, padding, False, count_include_pad)
+
+
+# csrc/ has no backward kernels: the cuda backend runs these on the torch references (warned once)
+_MAX_BACKWARD = {"triton": _max_backward_triton, "torch": max_pool2d_backward_ref}
+_AVG_BACKWARD = {"triton": _avg_backward_triton, "torch": avg_pool2d_backward_ref}
+
+
 @torch.library.custom_op("inception_core::max_pool2d_backward", mutates_args=())
 def _max_pool2d_backward_op(grad_y: Tensor, x: Tensor, kernel_size: Sequence[int], stride: Sequence[int],
                             padding: Sequence[int], ceil_mode: bool) -> Tensor:
-    with cb.no_autocast(x):
-        if cb.training_backend(x, "max_pool2d_backward") == "triton":
-            return launch_pool2d_backward_triton(grad_y.to(x.dtype), x, x.shape, kernel_size, stride, padding,
-                                                 True, True)
-        return max_pool2d_backward_ref(grad_y.to(x.dtype), x, kernel_size, stride, padding, ceil_mode)
+    with _dispatch.no_autocast(x):
+        return _dispatch.run("max_pool2d_backward", x, _MAX_BACKWARD, grad_y.to(x.dtype), x, kernel_size, stride,
+                             padding, ceil_mode)
 
 
 @_max_pool2d_backward_op.register_fake
@@ -92,11 +106,9 @@ def _(grad_y, x, kernel_size, stride, padding, ceil_mode):
 def _avg_pool2d_backward_op(grad_y: Tensor, x_size: Sequence[int], kernel_size: Sequence[int],
                             stride: Sequence[int], padding: Sequence[int], ceil_mode: bool,
                             count_include_pad: bool) -> Tensor:
-    with cb.no_autocast(grad_y):
-        if cb.training_backend(grad_y, "avg_pool2d_backward") == "triton":
-            return launch_pool2d_backward_triton(grad_y, None, x_size, kernel_size, stride, padding, False,
-                                                 count_include_pad)
-        return avg_pool2d_backward_ref(grad_y, x_size, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    with _dispatch.no_autocast(grad_y):
+        return _dispatch.run("avg_pool2d_backward", grad_y, _AVG_BACKWARD, grad_y, x_size, kernel_size, stride,
+                             padding, ceil_mode, count_include_pad)
 
 
 @_avg_pool2d_backward_op.register_fake

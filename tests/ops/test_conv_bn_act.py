@@ -233,7 +233,7 @@ def test_empty_batch(device):
 
 def test_int64_indexing_flag(device, monkeypatch):
     """The int64 offset path computes the same result (the flag is forced on for a small tensor)."""
-    monkeypatch.setattr(sys.modules["inception_core.ops.conv_bn_act"], "_INT32_LIMIT", 16)
+    monkeypatch.setattr(sys.modules["inception_core.ops._launch_common"], "INT32_LIMIT", 16)
     x, w, scale, shift = _inputs(2, 20, 24, (3, 3), (7, 7), torch.float32, device)
     _check(x, w, scale, shift, stride=2)
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import inception_core
 from inception_core.kernels import INTERPRETED
 from inception_core.ops import conv_bn_act
-from inception_core.ops.conv_backward import launch_conv_grads_triton
+from inception_core.ops._conv_grad import launch_conv_grads_triton
 from inception_core.testing import fp32_rtol, rel_err
 
 BACKENDS = ["torch", "triton"]

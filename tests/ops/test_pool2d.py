@@ -7,8 +7,7 @@ import torch
 
 import inception_core
 from inception_core.kernels import pool2d as kpool
-from inception_core.ops import avg_pool2d, avg_pool2d_ref, max_pool2d, max_pool2d_ref
-from inception_core.ops import pool2d as pool_mod
+from inception_core.ops import _launch_common, avg_pool2d, avg_pool2d_ref, max_pool2d, max_pool2d_ref
 from inception_core.ops.pool2d import launch_pool2d_triton, pool_output_size
 
 CL = torch.channels_last
@@ -246,7 +245,7 @@ def test_every_gpu_config(config, op, device):
 @pytest.mark.parametrize("op", ["max", "avg"])
 def test_int64_offsets(op, device, monkeypatch):
     # The int64 path (tensors >= 2**31 elements) forced on a small tensor: same result.
-    monkeypatch.setattr(pool_mod, "_INT32_LIMIT", 0)
+    monkeypatch.setattr(_launch_common, "INT32_LIMIT", 0)
     _check(op, _input(2, 40, 9, 9, torch.float32, device), 1e-6, 1e-6, **MAX3S2_CEIL)
 
 

@@ -10,17 +10,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from inception_core import backends
-from inception_core.ops import conv_backward as cb
-from inception_core.ops.conv_bn_act import _conv_bn_act_op
+from inception_core.ops import _conv_grad, _dispatch
+from inception_core.ops._checks import conv_result_shape
+from inception_core.ops._launch_common import acc_dtype
+from inception_core.ops._launch_common import empty as _empty
+from inception_core.ops.conv_bn_act import _conv_bn_act_op, launch_conv_bn_act_triton
 
 __all__ = []
 
 
-def _empty(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    return torch.empty(0, dtype=dtype or t.dtype, device=t.device)
+def _recompute_conv(backend: str, x: Tensor, weight: Tensor, stride, padding) -> Tensor:
+    """The plain convolution output (N, K, OH, OW), channels_last, x's dtype: the gradient of scale needs
+    it and the forward does not keep it."""
+    if backend == "triton":
+        c = torch.empty(conv_result_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
+                        memory_format=torch.channels_last)
+        launch_conv_bn_act_triton(x, weight, None, None, None, tuple(stride), tuple(padding), "none", 1.0, c)
+        return c
+    return F.conv2d(x, weight, stride=stride, padding=padding).contiguous(memory_format=torch.channels_last)
 
 
 @torch.library.custom_op("inception_core::conv_bn_act_backward", mutates_args=())
@@ -28,19 +39,19 @@ def _conv_bn_act_backward_op(grad_y: Tensor, x: Tensor, weight: Tensor, scale: T
                              stride: Sequence[int], padding: Sequence[int], act: str, res_scale: float,
                              output_mask: Sequence[bool]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     need_x, need_w, need_scale, need_shift, need_res = output_mask
-    backend = cb.training_backend(x, "conv_bn_act_backward")
-    with cb.no_autocast(x):
+    backend = _dispatch.resolve(x, "conv_bn_act_backward", has_cuda=False)
+    with _dispatch.no_autocast(x):
         need_cb = need_scale or need_shift
         if backend == "torch" and not need_scale and x.dtype in (torch.float32, torch.float64):
             gc, g_scale, g_shift, g_res = _pointwise_backward_unscaled(grad_y.to(x.dtype), y, scale, act, res_scale,
                                                                        need_shift, need_res)
         else:
-            conv_out = cb.recompute_conv(backend, x, weight, stride, padding) if need_scale else None
-            gc, g_scale, g_shift, g_res = cb.pointwise_backward(
+            conv_out = _recompute_conv(backend, x, weight, stride, padding) if need_scale else None
+            gc, g_scale, g_shift, g_res = _conv_grad.pointwise_backward(
                 backend, grad_y.to(x.dtype), y, conv_out if need_scale else y, scale, None, None, act, res_scale,
                 need_cb, need_res)
-        gx, gw = cb.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
-    vec = scale.dtype if scale is not None else cb._acc_dtype(x)
+        gx, gw = _conv_grad.conv_grads(backend, gc, x, weight, tuple(stride), tuple(padding), need_x, need_w)
+    vec = scale.dtype if scale is not None else acc_dtype(x)
     return (gx if need_x else _empty(x), gw if need_w else _empty(weight),
             g_scale.to(vec) if need_scale else _empty(x, vec), g_shift.to(vec) if need_shift else _empty(x, vec),
             g_res if need_res else _empty(x))
@@ -56,7 +67,7 @@ def _pointwise_backward_unscaled(grad_y: Tensor, y: Tensor, scale: Tensor | None
     if need_res:
         grad_res = g.contiguous(memory_format=torch.channels_last) if g is not grad_y else g.clone(
             memory_format=torch.channels_last)
-    grad_shift = g.sum((0, 2, 3), dtype=cb._acc_dtype(g)) * res_scale if need_shift else None
+    grad_shift = g.sum((0, 2, 3), dtype=acc_dtype(g)) * res_scale if need_shift else None
     if scale is None and res_scale == 1.0:
         gc = g.clone(memory_format=torch.channels_last) if (g is grad_y or grad_res is g) else g
     else:
@@ -70,11 +81,11 @@ def _pointwise_backward_unscaled(grad_y: Tensor, y: Tensor, scale: Tensor | None
 @_conv_bn_act_backward_op.register_fake
 def _(grad_y, x, weight, scale, y, stride, padding, act, res_scale, output_mask):
     need_x, need_w, need_scale, need_shift, need_res = output_mask
-    vec = scale.dtype if scale is not None else cb._acc_dtype(x)
+    vec = scale.dtype if scale is not None else acc_dtype(x)
     k = weight.shape[0]
     cl = torch.channels_last
     gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else _empty(x)
-    gw = cb.grad_weight_like(weight) if need_w else _empty(weight)
+    gw = _conv_grad.grad_weight_like(weight) if need_w else _empty(weight)
     return (gx, gw, torch.empty(k, dtype=vec, device=x.device) if need_scale else _empty(x, vec),
             torch.empty(k, dtype=vec, device=x.device) if need_shift else _empty(x, vec),
             torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else _empty(x))

@@ -1,4 +1,5 @@
-"""Backward of the fused convolution ops, shared by ``conv_bn_act`` (folded BN) and ``conv_bn_act_train``.
+"""The gradients shared by both fused convolution ops, ``conv_bn_act`` (folded BN) and ``conv_bn_act_train``
+(their backward custom ops live in ``conv_bn_act_backward.py`` and ``conv_bn_act_train_backward.py``).
 
 Two steps, each on the triton or the torch backend:
 
@@ -14,64 +15,21 @@ The torch backend composes stock ops (``aten.convolution_backward`` for step 2).
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core.backends import backend_for
+from inception_core.ops._launch_common import acc_dtype, device_context, input_precision, needs_int64
 
 __all__ = [
     "conv_grads",
     "conv_grads_ref",
+    "grad_weight_like",
     "launch_conv_grads_triton",
     "launch_pointwise_backward_triton",
-    "no_autocast",
     "pointwise_backward",
     "pointwise_backward_ref",
-    "training_backend",
+    "wgrad_splits",
 ]
-
-_INT32_LIMIT = 2**31 - 1
-
-
-_warned_cuda: set[str] = set()
-
-
-def training_backend(x: Tensor, op: str) -> str:
-    """"triton" or "torch" for a training / backward op on x. The cuda backend has no training kernels:
-    those calls run on the torch ops, with a one-time warning that says so."""
-    chosen = backend_for(x, op)
-    if chosen == "cuda":
-        if op not in _warned_cuda:
-            _warned_cuda.add(op)
-            warnings.warn(f"inception_core: the cuda backend has no {op} kernel; running {op} on the torch "
-                          "reference ops", RuntimeWarning, stacklevel=3)
-        return "torch"
-    return chosen
-
-
-def no_autocast(t: Tensor):
-    """Context that turns autocast off: the ops compute in their inputs' dtypes on every backend."""
-    return torch.autocast(t.device.type, enabled=False)
-
-
-def _acc_dtype(t: Tensor) -> torch.dtype:
-    return torch.float64 if t.dtype == torch.float64 else torch.float32
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _device_ctx(t: Tensor):
-    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
-
-
-def _storage_elems(t: Tensor) -> int:
-    return max(t.numel(), t.untyped_storage().nbytes() // t.element_size())
 
 
 def pointwise_backward_ref(grad_y: Tensor, y: Tensor | None, conv_out: Tensor | None, coef: Tensor | None,
@@ -83,7 +41,7 @@ def pointwise_backward_ref(grad_y: Tensor, y: Tensor | None, conv_out: Tensor | 
     (``coef`` = scale or None). ``conv_out`` is needed for training mode or ``need_coef_bias``.
     Per-channel results are in the accumulation dtype (fp32, fp64 for fp64); absent ones are None.
     """
-    acc = _acc_dtype(grad_y)
+    acc = acc_dtype(grad_y)
     g = grad_y.to(acc)
     if act == "relu":
         g = torch.where(y > 0, g, torch.zeros((), dtype=acc, device=g.device))
@@ -138,16 +96,18 @@ def launch_pointwise_backward_triton(grad_y: Tensor, y: Tensor | None, conv_out:
                                      coef: Tensor | None, mean: Tensor | None, invstd: Tensor | None, act: str,
                                      res_scale: float, need_coef_bias: bool, need_residual: bool):
     """Triton version of step 1 (same contract as ``pointwise_backward_ref``)."""
+    from triton import cdiv
+
     from inception_core.kernels import batch_norm as kmod
     from inception_core.launch import launch_fixed
 
     n, k, oh, ow = grad_y.shape
-    acc = _acc_dtype(grad_y)
+    acc = acc_dtype(grad_y)
     dev = grad_y.device
     train = mean is not None
     p = n * oh * ow
     dummy = torch.empty(1, dtype=acc, device=dev)
-    big = max(_storage_elems(t) for t in (grad_y, y, conv_out) if t is not None) > _INT32_LIMIT
+    big = needs_int64(grad_y, y, conv_out)
     gc = torch.empty_like(grad_y, memory_format=torch.channels_last)
     grad_res = torch.empty_like(grad_y, memory_format=torch.channels_last) if need_residual else None
     y_t = y if y is not None else grad_y
@@ -157,13 +117,13 @@ def launch_pointwise_backward_triton(grad_y: Tensor, y: Tensor | None, conv_out:
     strides = [s for t in tensors for s in t.stride()]
     common = dict(ACT_RELU=act == "relu", TRAIN=train, ACC_FP64=acc == torch.float64, USE_INT64=big)
     grad_coef = grad_bias = None
-    with _device_ctx(grad_y):
+    with device_context(grad_y):
         if train or need_coef_bias or need_residual:
             block_p, block_c = kmod.REDUCE_BLOCK_P, kmod.REDUCE_BLOCK_C
-            rows = _cdiv(p, block_p)
+            rows = cdiv(p, block_p)
             psum = torch.empty((rows, k), dtype=acc, device=dev)
             psumx = torch.empty((rows, k), dtype=acc, device=dev)
-            launch_fixed("bn_bwd_reduce", kmod._bn_bwd_reduce_kernel, (rows, _cdiv(k, block_c)),
+            launch_fixed("bn_bwd_reduce", kmod._bn_bwd_reduce_kernel, (rows, cdiv(k, block_c)),
                          (grad_y, y_t, c_t, mean if train else dummy, invstd if train else dummy, g_t, psum, psumx,
                           n, k, oh, ow, *strides),
                          dict(NEED_SUMS=train or need_coef_bias, STORE_G=need_residual, **common,
@@ -175,15 +135,15 @@ def launch_pointwise_backward_triton(grad_y: Tensor, y: Tensor | None, conv_out:
             grad_coef = torch.empty(k, dtype=acc, device=dev)
             grad_bias = torch.empty(k, dtype=acc, device=dev)
         fin_c = kmod.FINALIZE_BLOCK_C
-        launch_fixed("bn_bwd_finalize", kmod._bn_bwd_finalize_kernel, (_cdiv(k, fin_c),),
+        launch_fixed("bn_bwd_finalize", kmod._bn_bwd_finalize_kernel, (cdiv(k, fin_c),),
                      (psum if (train or need_coef_bias) else dummy, psumx if (train or need_coef_bias) else dummy,
                       coef if coef is not None else dummy, invstd if train else dummy,
                       grad_coef if grad_coef is not None else dummy, grad_bias if grad_bias is not None else dummy,
-                      a, b, d, _cdiv(p, kmod.REDUCE_BLOCK_P), k, p, float(res_scale)),
+                      a, b, d, cdiv(p, kmod.REDUCE_BLOCK_P), k, p, float(res_scale)),
                      dict(HAS_SUMS=train or need_coef_bias, HAS_COEF=coef is not None, TRAIN=train,
                           ACC_FP64=acc == torch.float64, BLOCK_T=kmod.FINALIZE_BLOCK_T, BLOCK_C=fin_c), dev)
         block_p, block_c = kmod.APPLY_BLOCK_P, kmod.APPLY_BLOCK_C
-        launch_fixed("bn_bwd_apply", kmod._bn_bwd_apply_kernel, (_cdiv(p, block_p), _cdiv(k, block_c)),
+        launch_fixed("bn_bwd_apply", kmod._bn_bwd_apply_kernel, (cdiv(p, block_p), cdiv(k, block_c)),
                      (grad_y, y_t, c_t, mean if train else dummy, invstd if train else dummy, a, b, d, gc,
                       n, k, oh, ow, *[s for t in (grad_y, y_t, c_t, gc) for s in t.stride()]),
                      dict(**common, BLOCK_P=block_p, BLOCK_C=block_c), dev)
@@ -194,13 +154,17 @@ def wgrad_splits(p: int, k: int, c: int, rs: int) -> int:
     """Split count of the wgrad reduction over the P = N*OH*OW pixels: enough programs to fill a GPU
     (about 4 waves of 132 SMs at 64x64 tiles), each split at least 2048 pixels. Depends on the shape
     only, so the fixed-order sum of the splits gives the same bits every run."""
-    tiles = _cdiv(k, 64) * _cdiv(c, 64) * rs
-    return max(1, min(64, _cdiv(528, tiles), p // 2048))
+    from triton import cdiv
+
+    tiles = cdiv(k, 64) * cdiv(c, 64) * rs
+    return max(1, min(64, cdiv(528, tiles), p // 2048))
 
 
 def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, padding, need_x: bool,
                              need_w: bool, *, dx_config=None, dw_config=None):
     """Triton version of step 2: dgrad and wgrad kernels (``*_config`` runs one config, for tests)."""
+    from triton import cdiv
+
     from inception_core.kernels import INTERPRETED
     from inception_core.kernels import conv_bwd as kmod
     from inception_core.launch import launch, launch_fixed
@@ -208,41 +172,40 @@ def launch_conv_grads_triton(grad_c: Tensor, x: Tensor, weight: Tensor, stride, 
     n, c, h, w = x.shape
     k, _, r, s = weight.shape
     oh, ow = grad_c.shape[2], grad_c.shape[3]
-    fp32_in = x.dtype == torch.float32
-    precision = "tf32" if (fp32_in and torch.backends.cudnn.allow_tf32) else "ieee"
-    big = max(_storage_elems(t) for t in (x, grad_c)) > _INT32_LIMIT
+    precision = input_precision(x)
+    big = needs_int64(x, grad_c)
     geometry = dict(R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=padding[0], PAD_W=padding[1],
                     INPUT_PRECISION=precision, DOT_FP32=INTERPRETED and x.dtype == torch.bfloat16,
                     ACC_FP64=x.dtype == torch.float64, USE_INT64=big)
     gx = gw = None
-    with _device_ctx(x):
+    with device_context(x):
         if need_x:
             gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
             args = (grad_c, weight, gx, n, c, h, w, k, oh, ow, *grad_c.stride(), *weight.stride(), *gx.stride())
-            m = n * _cdiv(h, stride[0]) * _cdiv(w, stride[1])  # pixels of the largest stride phase
+            m = n * cdiv(h, stride[0]) * cdiv(w, stride[1])  # pixels of the largest stride phase
 
             def grid_dx(meta):
-                return (_cdiv(m, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]), stride[0] * stride[1])
+                return (cdiv(m, meta["BLOCK_M"]) * cdiv(c, meta["BLOCK_N"]), stride[0] * stride[1])
 
             launch("conv_bwd_dx", grid_dx, args, geometry, x.device, config=dx_config)
         if need_w:
             p = n * oh * ow
             splits = wgrad_splits(p, k, c, r * s)
             # per split: a multiple of every config's pixel block, so splits tile the pixels exactly
-            per_split = _cdiv(_cdiv(p, splits), kmod.MAX_BLOCK_P) * kmod.MAX_BLOCK_P
-            splits = _cdiv(p, per_split)
-            acc = _acc_dtype(x)
+            per_split = cdiv(cdiv(p, splits), kmod.MAX_BLOCK_P) * kmod.MAX_BLOCK_P
+            splits = cdiv(p, per_split)
+            acc = acc_dtype(x)
             part = torch.empty((splits, k, r, s, c), dtype=acc, device=x.device)
             args = (grad_c, x, part, n, c, h, w, k, oh, ow, per_split, *grad_c.stride(), *x.stride(),
                     *part.stride()[1:], part.stride(0))
 
             def grid_dw(meta):
-                return (_cdiv(k, meta["BLOCK_M"]) * _cdiv(c, meta["BLOCK_N"]), r * s, splits)
+                return (cdiv(k, meta["BLOCK_M"]) * cdiv(c, meta["BLOCK_N"]), r * s, splits)
 
             launch("conv_bwd_dw", grid_dw, args, geometry, x.device, config=dw_config)
             gw = grad_weight_like(weight)
             total = k * c * r * s
-            launch_fixed("sum_splits", kmod._sum_splits_kernel, (_cdiv(total, kmod.SUM_BLOCK),),
+            launch_fixed("sum_splits", kmod._sum_splits_kernel, (cdiv(total, kmod.SUM_BLOCK),),
                          (part, gw, splits, total, c, r, s, part.stride(0), *gw.stride()),
                          dict(BLOCK=kmod.SUM_BLOCK), x.device)
     return gx, gw
@@ -262,16 +225,3 @@ def conv_grads(backend: str, grad_c, x, weight, stride, padding, need_x: bool, n
     if backend == "triton":
         return launch_conv_grads_triton(grad_c, x, weight, stride, padding, need_x, need_w)
     return conv_grads_ref(grad_c, x, weight, stride, padding, need_x, need_w)
-
-
-def recompute_conv(backend: str, x: Tensor, weight: Tensor, stride, padding) -> Tensor:
-    """The plain convolution output (N, K, OH, OW), channels_last, x's dtype (folded-BN backward needs it
-    for the gradient of scale and does not keep it from the forward)."""
-    if backend == "triton":
-        from inception_core.ops.conv_bn_act import _out_shape, launch_conv_bn_act_triton
-
-        c = torch.empty(_out_shape(x, weight, stride, padding), dtype=x.dtype, device=x.device,
-                        memory_format=torch.channels_last)
-        launch_conv_bn_act_triton(x, weight, None, None, None, tuple(stride), tuple(padding), "none", 1.0, c)
-        return c
-    return F.conv2d(x, weight, stride=stride, padding=padding).contiguous(memory_format=torch.channels_last)
