@@ -21,7 +21,8 @@ def _prepare_interpreter() -> None:
 
 
 def _parse_device(value: str | None, parser: argparse.ArgumentParser):
-    """``--device``: cpu or cuda[:i] (default: cuda when available); usage errors exit 2 with one line."""
+    """``--device`` as a torch.device: cpu or cuda[:i] (default: cuda when available); a usage error (one
+    line, exit status 2) for anything else, for CUDA on a machine without it, and for a missing index."""
     import torch
 
     try:
@@ -99,23 +100,6 @@ def _comma_list(value: str, allowed, option: str, parser: argparse.ArgumentParse
     return items
 
 
-def _bench_device(value: str | None, parser: argparse.ArgumentParser):
-    """--device as a torch.device: cpu or cuda[:i] (default: cuda when available), else a usage error."""
-    import torch
-
-    if value is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError):
-        parser.error(f"--device: expected cpu or cuda[:i], got {value!r}")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device: expected cpu or cuda[:i], got {value!r} (the benchmark runs on a CPU or a CUDA GPU)")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {value}: CUDA is not available on this machine")
-    return device
-
-
 def _check_writable(path: str, option: str, parser: argparse.ArgumentParser) -> None:
     """A usage error now when ``path`` cannot be written (its folder is created, as the writers do)."""
     from pathlib import Path
@@ -142,7 +126,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from inception_core import backends, bench
 
     models = _comma_list(args.models, bench.NETWORKS, "--models", parser) if args.models else list(bench.NETWORKS)
-    device = _bench_device(args.device, parser)
+    device = _parse_device(args.device, parser)
     on_gpu = device.type == "cuda"
     batch = args.batch_size if args.batch_size is not None else ((256 if args.mode == "infer" else 128)
                                                                  if on_gpu else 8)
@@ -288,7 +272,37 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _cmd_fid(args: argparse.Namespace) -> int:
+    from inception_core.fid.cli import main_fid
+
+    return main_fid(args)
+
+
+def _cmd_isc(args: argparse.Namespace) -> int:
+    from inception_core.fid.cli import main_isc
+
+    return main_isc(args)
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from inception_core.tune import main_tune
+
+    return main_tune(args)
+
+
+def _cmd_warmup(args: argparse.Namespace) -> int:
+    from inception_core.warmup import main_warmup
+
+    return main_warmup(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand; importing it imports neither torch nor triton (``--help`` at once)."""
+    from inception_core import tune as tune_cli
+    from inception_core import warmup as warmup_cli
+    from inception_core.fid import options as fid_options
+    from inception_core.train.config import DESCRIPTION, add_train_arguments
+
     parser = argparse.ArgumentParser(prog="inception-core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser(
@@ -317,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--json", help="write the results (with device, versions, commit, command) to this JSON file")
     bench.add_argument("--markdown", help="write a short Markdown report to this file")
     bench.add_argument("--plot", help="write a bar chart PNG here (needs matplotlib: the 'plot' extra)")
-    bench.set_defaults(func=_cmd_bench)
+    bench.set_defaults(func=_cmd_bench, parser=bench)
     check = sub.add_parser("check", help="every op over the networks' shapes, every backend vs the reference")
     check.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
     check.add_argument("--dtypes", default="fp32,fp16,bf16", help="comma list of fp32, fp16, bf16")
@@ -327,39 +341,34 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--reduced", action="store_true", help="reduced spatial sizes on a GPU too")
     check.add_argument("--quiet", action="store_true", help="print failing rows and the summary only")
     check.add_argument("--json", help="also write the rows to this JSON file")
-    check.set_defaults(func=_cmd_check)
+    check.set_defaults(func=_cmd_check, parser=check)
     info = sub.add_parser("info", help="versions, devices and the backend each would use")
-    info.set_defaults(func=_cmd_info)
-    from inception_core.train.config import DESCRIPTION, add_train_arguments
-
+    info.set_defaults(func=_cmd_info, parser=info)
     train = sub.add_parser("train", help="train a network with the papers' recipe (torchrun for several processes)",
                            description=DESCRIPTION)
     add_train_arguments(train)
-    train.set_defaults(func=_cmd_train)
-    from inception_core.fid import cli as fid_cli
-
+    train.set_defaults(func=_cmd_train, parser=train)
     fid = sub.add_parser("fid", help="FID (and KID) between two folders of images or .npz stats files",
-                         description=fid_cli.__doc__)
-    fid_cli.add_fid_arguments(fid)
-    fid.set_defaults(func=fid_cli.main_fid)
-    isc = sub.add_parser("isc", help="Inception Score of a folder of images", description=fid_cli.__doc__)
-    fid_cli.add_isc_arguments(isc)
-    isc.set_defaults(func=fid_cli.main_isc)
-    from inception_core import tune as tune_cli
-
+                         description=fid_options.DESCRIPTION)
+    fid_options.add_fid_arguments(fid)
+    fid.set_defaults(func=_cmd_fid, parser=fid)
+    isc = sub.add_parser("isc", help="Inception Score of a folder of images", description=fid_options.DESCRIPTION)
+    fid_options.add_isc_arguments(isc)
+    isc.set_defaults(func=_cmd_isc, parser=isc)
     tune = sub.add_parser("tune", help="time every config of the networks' problems, write a tuned table",
                           description=tune_cli.__doc__)
     tune_cli.add_tune_arguments(tune)
-    tune.set_defaults(func=tune_cli.main_tune)
-    from inception_core import warmup as warmup_cli
-
+    tune.set_defaults(func=_cmd_tune, parser=tune)
     warmup = sub.add_parser("warmup", help="compile ahead, in parallel, the Triton variants the networks will launch",
                             description=warmup_cli.__doc__)
     warmup_cli.add_warmup_arguments(warmup)
-    warmup.set_defaults(func=warmup_cli.main_warmup)
+    warmup.set_defaults(func=_cmd_warmup, parser=warmup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.parser = sub.choices[args.command]
+    args = build_parser().parse_args(argv)  # args.parser: the subcommand's, for its usage errors
     args.argv = argv
     return args.func(args)
 

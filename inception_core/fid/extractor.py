@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inception_core.fid.presets import PRESETS, preprocess
+from inception_core.fid.options import PRECISIONS, PRESETS
+from inception_core.fid.presets import preprocess
 from inception_core.models.fid_inception_v3 import FID_TAPS, FIDInception3
 
 __all__ = ["PRECISIONS", "InceptionFeatureExtractor", "precision_mode"]
 
-PRECISIONS = ("exact", "fast")
 _TAP_DIMS = {"64": 64, "192": 192, "768": 768, "2048": 2048, "logits_unbiased": 1008, "logits": 1008}
 
 

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PRESETS", "normalize", "preprocess", "resize_clean", "resize_tf1_bilinear"]
+from inception_core.fid.options import PRESETS  # torch-free: the command line's choices
 
-PRESETS = ("pytorch-fid", "torch-fidelity", "clean-fid", "torchmetrics")
+__all__ = ["PRESETS", "normalize", "preprocess", "resize_clean", "resize_tf1_bilinear"]
 
 
 def _check_preset(preset: str) -> None:

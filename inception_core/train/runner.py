@@ -106,6 +106,32 @@ def train(cfg: TrainConfig) -> TrainResult:
         distributed.cleanup()
 
 
+def describe_run(cfg: TrainConfig, *, device: torch.device, world_size: int, data, parameters: int, output: str,
+                 steps: int, resumed_at: int | None) -> list[str]:
+    """What a run trains, on what, from which data, and where its files go: the lines ``train`` prints
+    (stderr, rank 0) before its first step. ``data`` is the ``Datasets`` the run reads."""
+    precision = "fp32" if cfg.amp == "none" else f"{cfg.amp} autocast"
+    backend = backends.resolve_backend(device, "train")
+    processes = f"{world_size} process{'es' if world_size > 1 else ''}"
+    if cfg.data == "synthetic":
+        source = f"synthetic (generated from --seed {cfg.seed}, no download)"
+    else:
+        source = f"{os.path.join(cfg.data, 'train')} and {os.path.join(cfg.data, 'val')} (ImageFolder)"
+    folder = os.path.abspath(output)
+    saves = "each epoch" + (f" and every {cfg.save_every} steps" if cfg.save_every else "")
+    start = f"; resuming {cfg.resume} at step {resumed_at}" if resumed_at is not None else ""
+    return [
+        f"inception-core train: {cfg.model} ({parameters:,} parameters, {data.num_classes} classes, "
+        f"{cfg.image_size}x{cfg.image_size} input) on {device}, {backend} backend, {precision}, {processes}",
+        f"  data: {source}: {len(data.train)} training and {len(data.val)} held-out images",
+        f"  steps: {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} x {steps} steps of {cfg.batch_size} images "
+        "per process"
+        + (f", at most {cfg.max_steps} steps" if cfg.max_steps is not None else "") + start,
+        f"  files: {os.path.join(folder, CHECKPOINT_NAME)} (checkpoint, {saves}), "
+        f"{os.path.join(folder, METRICS_NAME)} (one record per epoch)",
+    ]
+
+
 def _train(cfg: TrainConfig, ctx: distributed.DistContext) -> TrainResult:
     output = _output_dir(cfg)
     ckpt_path = os.path.join(output, CHECKPOINT_NAME)
@@ -159,6 +185,12 @@ def _train(cfg: TrainConfig, ctx: distributed.DistContext) -> TrainResult:
                                   f"has {ctx.world_size}")
         restore_rng_state(rng[ctx.rank])
         state = StepState(resume_state["epoch"], resume_state["step_in_epoch"], resume_state["global_step"])
+
+    if ctx.is_main:
+        lines = describe_run(cfg, device=ctx.device, world_size=ctx.world_size, data=data,
+                             parameters=sum(p.numel() for p in model.parameters()), output=output, steps=steps,
+                             resumed_at=state.global_step if resume_state is not None else None)
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
     net = model
     if ctx.distributed:

@@ -67,7 +67,14 @@ def test_cli_trains(capsys, tmp_path):
                      "--device", "cpu", "--backend", "torch", "--no-progress"])
     assert code == 0
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "metrics.jsonl").is_file()
-    assert "epoch 0: step 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "epoch 0: step 2" in err
+    # before the first step: what runs, on what, from which data, and where its files go
+    assert "inception-core train: googlenet (" in err and "3 classes, 32x32 input) on cpu, torch backend, fp32" in err
+    assert "data: synthetic (generated from --seed 0, no download): 4 training and 2 held-out images" in err
+    assert "steps: 1 epoch x 2 steps of 2 images per process" in err
+    assert f"files: {tmp_path / 'last.pt'} (checkpoint, each epoch), {tmp_path / 'metrics.jsonl'}" in err
+    assert err.index("inception-core train:") < err.index("epoch 0: step 2")
 
 
 @pytest.mark.parametrize("device", ["tpu", "meta"])
