@@ -66,7 +66,7 @@ SMEM_PER_BLOCK_OPTIN = {80: 163 * 1024, 90: 227 * 1024}
 MAX_REGS_PER_THREAD = 255
 
 # Representative problem used to prune configs per geometry class: a 17x17x768 stage at batch 32, big
-# enough that only shared memory and warp count (not tile-vs-problem size) decide (config_fits).
+# enough that only shared memory and warp count (not tile-vs-problem size) decide (conv_fwd_fits).
 _PRUNE_M, _PRUNE_C, _PRUNE_K = 32 * 17 * 17, 768, 768
 
 
@@ -453,32 +453,33 @@ def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, prec
 def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> Iterator[KernelVariant]:
     """Compilation units of ``_conv_bn_act_fwd_kernel`` over its GPU autotune configs.
 
-    Every config of ``GPU_CONFIGS`` (even under the interpreter) x fp32 / fp16 / bf16 x the geometry
-    classes it can be chosen for (``config_fits``: 8-warp configs only for 1x1, shared-memory budget),
+    Every config of ``GPU_CONFIGS["conv_bn_act_fwd"]`` (even under the interpreter) x fp32 / fp16 / bf16 x
+    the geometry classes it can be chosen for (``conv_fwd_fits``: 8-warp configs only for 1x1, shared-memory budget),
     with ReLU, folded BN, and the launcher's precision (fp32: "tf32", fp16 / bf16: "ieee", which the
     dot ignores for 16-bit operands). Extras per dtype: one ``USE_INT64`` unit and one NCHW / unaligned
     (stem-like) unit, and for fp32 two "ieee" units.
 
     Args:
         full: every geometry class with and without residual. False gives the CI set: each config on
-            1x1 with residual (without, for a config the residual rule of ``config_fits`` rejects) and on
+            1x1 with residual (without, for a config the residual rule of ``conv_fwd_fits`` rejects) and on
             one spatial class without (cycling 3x3s2, 1x7, 7x1), plus the extras.
-        include_rejected: also yield (tags["fits"] False) the units config_fits prunes, to see what they
+        include_rejected: also yield (tags["fits"] False) the units conv_fwd_fits prunes, to see what they
             would compile to.
     """
     from inception_core import heuristics
+    from inception_core.kernels import configs
     from inception_core.kernels import conv_bn_act as kmod
 
     def fits(config, geometry, elem_size, residual=False):
         r, s = CONV_GEOMETRIES[geometry][:2]
-        return kmod.config_fits(config, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=r, S=s, elem_size=elem_size,
+        return configs.conv_fwd_fits(config, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=r, S=s, elem_size=elem_size,
                                 residual=residual)
 
     fn = kmod._conv_bn_act_fwd_kernel
     spatial = [g for g in CONV_GEOMETRIES if g != "1x1"]
     for dtype, elem_size in _DTYPES.items():
         precision = "tf32" if dtype == "fp32" else "ieee"
-        for ci, config in enumerate(kmod.GPU_CONFIGS):
+        for ci, config in enumerate(configs.GPU_CONFIGS["conv_bn_act_fwd"]):
             if full:
                 units = [(g, res) for g in CONV_GEOMETRIES for res in (False, True)]
             else:
@@ -489,12 +490,12 @@ def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> I
                     yield _conv_variant(fn, config, dtype, geometry, residual=residual, precision=precision,
                                         int64=False, layout="nhwc", fits=ok)
         # The extras use a config every geometry may pick, preferring a 64-channel-wide tile.
-        usable = [c for c in kmod.GPU_CONFIGS if fits(c, "3x3s2", elem_size, True)]
+        usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"] if fits(c, "3x3s2", elem_size, True)]
         extra = next((c for c in usable if c.kwargs["BLOCK_N"] == 64), usable[0])
         yield _conv_variant(fn, extra, dtype, "3x3s2", residual=True, precision=precision, int64=True,
                             layout="nhwc", fits=True)
         # the RGB stem (C = 3): no config's channel block fits, so the launch takes what the heuristic does
-        stem = heuristics.conv_fwd(kmod.GPU_CONFIGS, N=32, C=3, K=32, OH=149, OW=149, R=3, S=3,
+        stem = heuristics.conv_fwd(configs.GPU_CONFIGS["conv_bn_act_fwd"], N=32, C=3, K=32, OH=149, OW=149, R=3, S=3,
                                    elem_size=elem_size, stats=False)
         yield _conv_variant(fn, stem, dtype, "3x3s2", residual=False, precision=precision, int64=False,
                             layout="nchw", fits=True)
@@ -505,24 +506,22 @@ def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> I
 
 
 def pool2d_variants(full: bool = True) -> Iterator[KernelVariant]:
-    """Compilation units of ``_pool2d_fwd_kernel`` (kernels/pool2d.py), when that module exists.
+    """Compilation units of ``_pool2d_fwd_kernel`` (kernels/pool2d.py).
 
-    Every config of its ``GPU_CONFIGS`` x fp32 / fp16 / bf16 x {3x3 stride-2 max pool (valid), 3x3
+    Every config of ``GPU_CONFIGS["pool2d_fwd"]`` x fp32 / fp16 / bf16 x {3x3 stride-2 max pool (valid), 3x3
     stride-1 pad-1 average pool counting the padding (torchvision's Inception)}, channels_last with C a
     multiple of 16. ``full`` adds the average pool without counting the padding and an int64 unit per
     dtype; without it each config gets one of the two pools (alternating).
     """
-    try:
-        from inception_core.kernels import pool2d as kmod
-    except ImportError:
-        return
+    from inception_core.kernels import configs
+    from inception_core.kernels import pool2d as kmod
     fn = kmod._pool2d_fwd_kernel
     pools = [("max3x3s2", 3, (2, 2), (0, 0), True, False), ("avg3x3p1", 3, (1, 1), (1, 1), False, True)]
     if full:
         pools.append(("avg3x3p1-excl", 3, (1, 1), (1, 1), False, False))
     for dtype in _DTYPES:
         ptr = "*" + dtype
-        for ci, config in enumerate(kmod.GPU_CONFIGS):
+        for ci, config in enumerate(configs.GPU_CONFIGS["pool2d_fwd"]):
             for name, k, stride, pad, is_max, include_pad in pools if full else [pools[ci % 2]]:
                 for int64 in (False, True) if full and ci == 0 else (False,):
                     signature = {"x_ptr": ptr, "y_ptr": ptr}
@@ -571,16 +570,17 @@ def training_variants(full: bool = True) -> Iterator[KernelVariant]:
     dgrad / wgrad config every dtype and geometry class and the fixed-tile kernels every dtype; the CI set
     cycles dtype and geometry over the configs and compiles the fixed-tile kernels in bf16."""
     from inception_core.kernels import batch_norm as bn
+    from inception_core.kernels import configs, conv_bwd, pool2d_bwd
     from inception_core.kernels import conv_bn_act as fwd
-    from inception_core.kernels import conv_bwd, pool2d_bwd
 
     dtypes = list(_DTYPES)
     tiles = bn.GPU_BLOCKS
     # conv forward + STATS: a 1x1 and a spatial unit per dtype, on a config every geometry may pick
     for dtype, elem_size in _DTYPES.items():
         precision = "tf32" if dtype == "fp32" else "ieee"
-        usable = [c for c in fwd.GPU_CONFIGS
-                  if fwd.config_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size, stats=True)]
+        usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"]
+                  if configs.conv_fwd_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size,
+                                           stats=True)]
         for geometry, config in (("1x1", usable[0]), ("3x3s2", usable[-1])):
             v = _conv_variant(fwd._conv_bn_act_fwd_kernel, config, dtype, geometry, residual=False,
                               precision=precision, int64=False, layout="nhwc", fits=True)
@@ -589,12 +589,12 @@ def training_variants(full: bool = True) -> Iterator[KernelVariant]:
                                       "conv_bn_act_stats/"), constexprs=constexprs,
                                       aligned=(*v.aligned, "stat_sum_ptr", "stat_m2_ptr"))
     # dgrad and wgrad
-    for kernel, fn, configs, tensors in (
-            ("conv_bwd_dx", conv_bwd._conv_bwd_dx_kernel, conv_bwd.DX_GPU_CONFIGS,
+    for kernel, fn, config_list, tensors in (
+            ("conv_bwd_dx", conv_bwd._conv_bwd_dx_kernel, configs.GPU_CONFIGS["conv_bwd_dx"],
              (("dy", "nkhw", "k"), ("w", "kcrs", "c"), ("dx", "nchw", "c"))),
-            ("conv_bwd_dw", conv_bwd._conv_bwd_dw_kernel, conv_bwd.DW_GPU_CONFIGS,
+            ("conv_bwd_dw", conv_bwd._conv_bwd_dw_kernel, configs.GPU_CONFIGS["conv_bwd_dw"],
              (("dy", "nkhw", "k"), ("x", "nchw", "c"), ("p", "krsc", "c")))):
-        for ci, config in enumerate(configs):
+        for ci, config in enumerate(config_list):
             units = [(d, g) for d in dtypes for g in CONV_GEOMETRIES] if full else \
                 [(dtypes[ci % 3], list(CONV_GEOMETRIES)[ci % len(CONV_GEOMETRIES)])]
             for dtype, geometry in units:
@@ -737,7 +737,7 @@ def main(argv=None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="every geometry x residual (default: CI set)")
-    parser.add_argument("--rejected", action="store_true", help="also configs config_fits prunes")
+    parser.add_argument("--rejected", action="store_true", help="also configs conv_fwd_fits prunes")
     parser.add_argument("--arch", type=int, nargs="+", default=list(ARCHS))
     parser.add_argument("--kernel", nargs="+", default=list(VARIANT_SOURCES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count())

@@ -70,50 +70,46 @@ def gemm_pick(configs: Sequence[Any], *, m: int, n: int, red: int, grid_factor: 
                                     order[id(c)]))
 
 
-def _smallest(configs):
-    return min(configs, key=lambda c: _kw(c)["BLOCK_M"] * _kw(c)["BLOCK_N"] * c.num_stages)
-
-
 def conv_fwd(configs: Sequence[Any], *, N: int, C: int, K: int, OH: int, OW: int, R: int, S: int, elem_size: int,
              stats: bool, residual: bool = False, sms: int = DEFAULT_SMS, **_):
     """Config of ``_conv_bn_act_fwd_kernel`` for one problem (autotune key values as keywords)."""
-    from inception_core.kernels.conv_bn_act import config_fits
+    from inception_core.kernels.configs import conv_fwd_fits, smallest_gemm_config
 
     m = N * OH * OW
-    fitting = [c for c in configs if config_fits(c, M=m, C=C, K=K, R=R, S=S, elem_size=elem_size, stats=stats,
+    fitting = [c for c in configs if conv_fwd_fits(c, M=m, C=C, K=K, R=R, S=S, elem_size=elem_size, stats=stats,
                                                  residual=residual)]
-    return gemm_pick(fitting or [_smallest(configs)], m=m, n=K, red=C * R * S, sms=sms)
+    return gemm_pick(fitting or [smallest_gemm_config(configs)], m=m, n=K, red=C * R * S, sms=sms)
 
 
 def conv_bwd_dx(configs: Sequence[Any], *, N: int, C: int, H: int, W: int, K: int, R: int, S: int,
                 STRIDE_H: int, STRIDE_W: int, elem_size: int, sms: int = DEFAULT_SMS, **_):
     """Config of ``_conv_bwd_dx_kernel``: M = the pixels of one stride phase, N = C, one grid column per phase."""
-    from inception_core.kernels.conv_bwd import _fits
+    from inception_core.kernels.configs import gemm_fits, smallest_gemm_config
 
     m = N * _cdiv(H, STRIDE_H) * _cdiv(W, STRIDE_W)
-    fitting = [c for c in configs if _fits(c, m=m, n=C, k=K, elem_size=elem_size)]
+    fitting = [c for c in configs if gemm_fits(c, m=m, n=C, k=K, elem_size=elem_size)]
     taps = _cdiv(R, STRIDE_H) * _cdiv(S, STRIDE_W)
-    return gemm_pick(fitting or [_smallest(configs)], m=m, n=C, red=K * taps,
+    return gemm_pick(fitting or [smallest_gemm_config(configs)], m=m, n=C, red=K * taps,
                      grid_factor=STRIDE_H * STRIDE_W, sms=sms)
 
 
 def conv_bwd_dw(configs: Sequence[Any], *, N: int, C: int, K: int, OH: int, OW: int, R: int, S: int,
                 P_PER_SPLIT: int, elem_size: int, sms: int = DEFAULT_SMS, **_):
     """Config of ``_conv_bwd_dw_kernel``: M = K, N = C, one grid column per tap and per pixel split."""
-    from inception_core.kernels.conv_bwd import _fits
+    from inception_core.kernels.configs import gemm_fits, smallest_gemm_config
 
     p = N * OH * OW
-    fitting = [c for c in configs if _fits(c, m=K, n=C, k=p, elem_size=elem_size)]
+    fitting = [c for c in configs if gemm_fits(c, m=K, n=C, k=p, elem_size=elem_size)]
     splits = _cdiv(p, max(1, P_PER_SPLIT))
-    return gemm_pick(fitting or [_smallest(configs)], m=K, n=C, red=min(p, P_PER_SPLIT),
+    return gemm_pick(fitting or [smallest_gemm_config(configs)], m=K, n=C, red=min(p, P_PER_SPLIT),
                      grid_factor=R * S * splits, sms=sms)
 
 
 def pool2d_fwd(configs: Sequence[Any], *, N: int, C: int, OH: int, OW: int, **_):
     """Config of ``_pool2d_fwd_kernel``: the widest channel block dividing C's power-of-two factor."""
-    from inception_core.kernels.pool2d import config_fits
+    from inception_core.kernels.configs import pool2d_fwd_fits
 
-    fitting = ([c for c in configs if config_fits(c, C=C, P=N * OH * OW)]
+    fitting = ([c for c in configs if pool2d_fwd_fits(c, C=C, P=N * OH * OW)]
                or [min(configs, key=lambda c: _kw(c)["BLOCK_C"])])
     factor = max(16, C & -C) if C > 0 else 16
     dividing = [c for c in fitting if _kw(c)["BLOCK_C"] <= factor]

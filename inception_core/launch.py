@@ -48,20 +48,19 @@ AUTOTUNE_ENV = "INCEPTION_CORE_AUTOTUNE"
 class _Spec:
     module: str            # inception_core.kernels.<module>
     raw: str               # the @triton.jit kernel
-    autotuned: str         # its triton.autotune wrapper
-    gpu_configs: str       # the GPU config list
+    autotuned: str         # its triton.autotune wrapper (its configs: kernels/configs.py, under this kernel's name)
     heuristic: Callable[..., Any]
     elem_arg: str          # tensor argument whose element size the config rules use
 
 
 _SPECS = {
-    "conv_bn_act_fwd": _Spec("conv_bn_act", "_conv_bn_act_fwd_kernel", "conv_bn_act_fwd_kernel", "GPU_CONFIGS",
+    "conv_bn_act_fwd": _Spec("conv_bn_act", "_conv_bn_act_fwd_kernel", "conv_bn_act_fwd_kernel",
                              heuristics.conv_fwd, "x_ptr"),
-    "conv_bwd_dx": _Spec("conv_bwd", "_conv_bwd_dx_kernel", "conv_bwd_dx_kernel", "DX_GPU_CONFIGS",
+    "conv_bwd_dx": _Spec("conv_bwd", "_conv_bwd_dx_kernel", "conv_bwd_dx_kernel",
                          heuristics.conv_bwd_dx, "dy_ptr"),
-    "conv_bwd_dw": _Spec("conv_bwd", "_conv_bwd_dw_kernel", "conv_bwd_dw_kernel", "DW_GPU_CONFIGS",
+    "conv_bwd_dw": _Spec("conv_bwd", "_conv_bwd_dw_kernel", "conv_bwd_dw_kernel",
                          heuristics.conv_bwd_dw, "dy_ptr"),
-    "pool2d_fwd": _Spec("pool2d", "_pool2d_fwd_kernel", "pool2d_fwd_kernel", "GPU_CONFIGS",
+    "pool2d_fwd": _Spec("pool2d", "_pool2d_fwd_kernel", "pool2d_fwd_kernel",
                         heuristics.pool2d_fwd, "x_ptr"),
 }
 
@@ -79,14 +78,17 @@ def _module(spec: _Spec):
 
 def shipped_configs(kernel: str, *, gpu: bool = False) -> list:
     """The configs ``kernel`` may launch in this process (``gpu``: the GPU list even under the interpreter)."""
-    spec = _SPECS[kernel]
-    mod = _module(spec)
-    return list(getattr(mod, spec.gpu_configs)) if gpu else list(getattr(mod, spec.autotuned).configs)
+    from inception_core.kernels import configs
+
+    if gpu:
+        return list(configs.GPU_CONFIGS[kernel])
+    return list(getattr(_module(_SPECS[kernel]), _SPECS[kernel].autotuned).configs)
 
 
 def _all_shipped(kernel: str) -> list:
-    spec = _SPECS[kernel]
-    return list(getattr(_module(spec), spec.gpu_configs)) + shipped_configs(kernel)
+    from inception_core.kernels import configs
+
+    return list(configs.GPU_CONFIGS[kernel]) + shipped_configs(kernel)
 
 
 def autotune_requested() -> bool:

@@ -11,6 +11,7 @@ import triton
 import triton.language as tl
 
 from . import INTERPRETED
+from ._common import acc_dtype, pixel_coords, pixel_offset
 
 # Tile sizes on a GPU (what inception_core.aot compiles) and under the interpreter (few big programs).
 GPU_BLOCKS = dict(REDUCE_BLOCK_P=64, REDUCE_BLOCK_C=64, APPLY_BLOCK_P=64, APPLY_BLOCK_C=64, FINALIZE_BLOCK_T=32,
@@ -37,7 +38,7 @@ def _bn_stats_finalize_kernel(
     """sum/m2: (GROUPS, K), group g covering conv-output rows [g*ROWS, min((g+1)*ROWS, COUNT)).
     Writes mean, invstd = 1/sqrt(var + eps) (biased var), the folded scale = gamma*invstd and
     shift = beta - mean*scale, and the new running stats (unbiased var) when HAS_RUNNING."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     offs_c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < K
     n_a = tl.zeros((BLOCK_C,), dtype=dt)
@@ -98,31 +99,27 @@ def _affine_act_kernel(
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     """y = act(residual + res_scale * (c * scale + shift)) over (N*OH*OW) x K tiles, math in fp32 / fp64."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     pid_p = tl.program_id(0)
     if USE_INT64:
         pid_p = pid_p.to(tl.int64)
     offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask = (offs_p < N * OH * OW)[:, None] & (offs_c < K)[None, :]
-    ohw = OH * OW
-    n_idx = offs_p // ohw
-    pix = offs_p % ohw
-    oh = pix // OW
-    ow = pix % OW
-    c = tl.load(c_ptr + (n_idx * stride_cn + oh * stride_ch + ow * stride_cw)[:, None] + offs_c[None, :] * stride_ck,
-                mask=mask, other=0.0).to(dt)
+    n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
+    c = tl.load(c_ptr + pixel_offset(n_idx, oh, ow, stride_cn, stride_ch, stride_cw)[:, None]
+                + offs_c[None, :] * stride_ck, mask=mask, other=0.0).to(dt)
     scale = tl.load(scale_ptr + offs_c, mask=offs_c < K, other=0.0).to(dt)
     shift = tl.load(shift_ptr + offs_c, mask=offs_c < K, other=0.0).to(dt)
     v = c * scale[None, :] + shift[None, :]
     if HAS_RESIDUAL:
-        res = tl.load(res_ptr + (n_idx * stride_rn + oh * stride_rh + ow * stride_rw)[:, None]
+        res = tl.load(res_ptr + pixel_offset(n_idx, oh, ow, stride_rn, stride_rh, stride_rw)[:, None]
                       + offs_c[None, :] * stride_rk, mask=mask, other=0.0).to(dt)
         v = res + res_scale * v
     if ACT_RELU:
         v = tl.where(v < 0.0, 0.0, v)  # keeps NaN, as torch.relu does
-    tl.store(y_ptr + (n_idx * stride_yn + oh * stride_yh + ow * stride_yw)[:, None] + offs_c[None, :] * stride_yk,
-             v.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(y_ptr + pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)[:, None]
+             + offs_c[None, :] * stride_yk, v.to(y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -130,10 +127,10 @@ def _masked_grad(dy_ptr, y_ptr, n_idx, oh, ow, offs_c, mask,
                  stride_dyn, stride_dyk, stride_dyh, stride_dyw,
                  stride_yn, stride_yk, stride_yh, stride_yw,
                  ACT_RELU: tl.constexpr, dt: tl.constexpr):
-    g = tl.load(dy_ptr + (n_idx * stride_dyn + oh * stride_dyh + ow * stride_dyw)[:, None]
+    g = tl.load(dy_ptr + pixel_offset(n_idx, oh, ow, stride_dyn, stride_dyh, stride_dyw)[:, None]
                 + offs_c[None, :] * stride_dyk, mask=mask, other=0.0).to(dt)
     if ACT_RELU:
-        y = tl.load(y_ptr + (n_idx * stride_yn + oh * stride_yh + ow * stride_yw)[:, None]
+        y = tl.load(y_ptr + pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)[:, None]
                     + offs_c[None, :] * stride_yk, mask=mask, other=0.0).to(dt)
         g = tl.where(y > 0.0, g, 0.0)
     return g
@@ -152,7 +149,7 @@ def _bn_bwd_reduce_kernel(
 ):
     """g = dy * act'(y); optionally stores g (the residual's gradient); psum[tile] = sum g and
     psumx[tile] = sum g * xhat per channel, xhat = (c - mean) * invstd (TRAIN) or c."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     pid_p = tl.program_id(0)
     if USE_INT64:
         pid_p = pid_p.to(tl.int64)
@@ -160,18 +157,14 @@ def _bn_bwd_reduce_kernel(
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < K
     mask = (offs_p < N * OH * OW)[:, None] & mask_c[None, :]
-    ohw = OH * OW
-    n_idx = offs_p // ohw
-    pix = offs_p % ohw
-    oh = pix // OW
-    ow = pix % OW
+    n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
     g = _masked_grad(dy_ptr, y_ptr, n_idx, oh, ow, offs_c, mask, stride_dyn, stride_dyk, stride_dyh, stride_dyw,
                      stride_yn, stride_yk, stride_yh, stride_yw, ACT_RELU, dt)
     if STORE_G:
-        tl.store(g_ptr + (n_idx * stride_gn + oh * stride_gh + ow * stride_gw)[:, None] + offs_c[None, :] * stride_gk,
-                 g.to(g_ptr.dtype.element_ty), mask=mask)
+        tl.store(g_ptr + pixel_offset(n_idx, oh, ow, stride_gn, stride_gh, stride_gw)[:, None]
+                 + offs_c[None, :] * stride_gk, g.to(g_ptr.dtype.element_ty), mask=mask)
     if NEED_SUMS:
-        xhat = tl.load(c_ptr + (n_idx * stride_cn + oh * stride_ch + ow * stride_cw)[:, None]
+        xhat = tl.load(c_ptr + pixel_offset(n_idx, oh, ow, stride_cn, stride_ch, stride_cw)[:, None]
                        + offs_c[None, :] * stride_ck, mask=mask, other=0.0).to(dt)
         if TRAIN:
             mean = tl.load(mean_ptr + offs_c, mask=mask_c, other=0.0)
@@ -192,7 +185,7 @@ def _bn_bwd_finalize_kernel(
     """Sums the partials in row order; grad_coef = res_scale * sum(g * xhat), grad_bias = res_scale * sum(g);
     coefficients of grad_c = A * g + B + D * xhat: A = res_scale * coef (* invstd when TRAIN) and, for
     TRAIN, B = -A * sum(g) / COUNT, D = -A * sum(g * xhat) / COUNT (BN's training backward)."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     offs_c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < K
     sg = tl.zeros((BLOCK_C,), dtype=dt)
@@ -233,7 +226,7 @@ def _bn_bwd_apply_kernel(
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     """grad_c = A * g + B + D * xhat (TRAIN) or A * g, g = dy * act'(y), stored in gc's dtype."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     pid_p = tl.program_id(0)
     if USE_INT64:
         pid_p = pid_p.to(tl.int64)
@@ -241,17 +234,13 @@ def _bn_bwd_apply_kernel(
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < K
     mask = (offs_p < N * OH * OW)[:, None] & mask_c[None, :]
-    ohw = OH * OW
-    n_idx = offs_p // ohw
-    pix = offs_p % ohw
-    oh = pix // OW
-    ow = pix % OW
+    n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
     g = _masked_grad(dy_ptr, y_ptr, n_idx, oh, ow, offs_c, mask, stride_dyn, stride_dyk, stride_dyh, stride_dyw,
                      stride_yn, stride_yk, stride_yh, stride_yw, ACT_RELU, dt)
     a = tl.load(a_ptr + offs_c, mask=mask_c, other=0.0)
     gc = a[None, :] * g
     if TRAIN:
-        xhat = tl.load(c_ptr + (n_idx * stride_cn + oh * stride_ch + ow * stride_cw)[:, None]
+        xhat = tl.load(c_ptr + pixel_offset(n_idx, oh, ow, stride_cn, stride_ch, stride_cw)[:, None]
                        + offs_c[None, :] * stride_ck, mask=mask, other=0.0).to(dt)
         mean = tl.load(mean_ptr + offs_c, mask=mask_c, other=0.0)
         invstd = tl.load(invstd_ptr + offs_c, mask=mask_c, other=0.0)
@@ -259,5 +248,5 @@ def _bn_bwd_apply_kernel(
         b = tl.load(b_ptr + offs_c, mask=mask_c, other=0.0)
         d = tl.load(d_ptr + offs_c, mask=mask_c, other=0.0)
         gc = gc + b[None, :] + d[None, :] * xhat
-    tl.store(gc_ptr + (n_idx * stride_gn + oh * stride_gh + ow * stride_gw)[:, None] + offs_c[None, :] * stride_gk,
-             gc.to(gc_ptr.dtype.element_ty), mask=mask)
+    tl.store(gc_ptr + pixel_offset(n_idx, oh, ow, stride_gn, stride_gh, stride_gw)[:, None]
+             + offs_c[None, :] * stride_gk, gc.to(gc_ptr.dtype.element_ty), mask=mask)

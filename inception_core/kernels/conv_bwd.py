@@ -10,69 +10,13 @@ fixed order (deterministic, no atomics). Same block-size limits as the forward (
 import triton
 import triton.language as tl
 
-from . import INTERPRETED
-from .conv_bn_act import SMEM_LIMIT_BYTES
+from . import INTERPRETED, configs
+from ._common import acc_dtype, grouped_tiles, pixel_coords, pixel_offset
 
-
-def _config(bm, bn, bk, stages, warps):
-    return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8},
-                         num_stages=stages, num_warps=warps)
-
-
-# num_warps <= 4 throughout (flattened (r, s, block) loops, see the forward's header).
-DX_GPU_CONFIGS = [
-    _config(128, 64, 32, 4, 4),
-    _config(64, 128, 32, 4, 4),
-    _config(64, 64, 64, 3, 4),
-    _config(128, 32, 32, 4, 4),
-    _config(32, 64, 32, 4, 2),     # BLOCK_K 64 spilled on sm_90 (bf16 3x3s2: 4 bytes; with 4 warps 1x1/1x7: 8)
-]
-# wgrad: BLOCK_M output channels x BLOCK_N input channels, BLOCK_K pixels per step.
-DW_GPU_CONFIGS = [
-    _config(64, 64, 64, 3, 4),
-    _config(128, 64, 32, 4, 4),
-    _config(64, 128, 32, 4, 4),
-    _config(32, 32, 64, 4, 2),
-]
-# The interpreter runs programs one by one: one config of big tiles each.
-DX_INTERPRETER_CONFIGS = [_config(64, 64, 64, 1, 4)]
-DW_INTERPRETER_CONFIGS = [_config(64, 64, 64, 1, 4)]
-DX_CONFIGS = DX_INTERPRETER_CONFIGS if INTERPRETED else DX_GPU_CONFIGS
-DW_CONFIGS = DW_INTERPRETER_CONFIGS if INTERPRETED else DW_GPU_CONFIGS
 # Pixels per wgrad split are a multiple of this (every config's BLOCK_K divides it).
 MAX_BLOCK_P = 256
 GPU_SUM_BLOCK = 256
 SUM_BLOCK = 1024 if INTERPRETED else GPU_SUM_BLOCK
-
-
-def _next_pow2(v):
-    return 1 << max(int(v) - 1, 0).bit_length()
-
-
-def _fits(config, *, m, n, k, elem_size):
-    kw = config.kwargs
-    smem = config.num_stages * (kw["BLOCK_M"] * kw["BLOCK_K"] + kw["BLOCK_K"] * kw["BLOCK_N"]) * elem_size
-    if smem > SMEM_LIMIT_BYTES:
-        return False
-    if elem_size == 4 and kw["BLOCK_M"] * kw["BLOCK_N"] > 64 * 32 * config.num_warps:
-        return False
-    return (kw["BLOCK_M"] <= max(32, _next_pow2(m)) and kw["BLOCK_N"] <= max(32, _next_pow2(n))
-            and kw["BLOCK_K"] <= max(16, _next_pow2(k)))
-
-
-def _prune(configs, m, n, k, elem_size):
-    kept = [c for c in configs if _fits(c, m=m, n=n, k=k, elem_size=elem_size)]
-    return kept or [min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] * c.num_stages)]
-
-
-def _prune_dx(configs, named_args, **kwargs):
-    a = {**named_args, **kwargs}
-    return _prune(configs, a["N"] * a["H"] * a["W"], a["C"], a["K"], a["dy_ptr"].element_size())
-
-
-def _prune_dw(configs, named_args, **kwargs):
-    a = {**named_args, **kwargs}
-    return _prune(configs, a["K"], a["C"], a["N"] * a["OH"] * a["OW"], a["dy_ptr"].element_size())
 
 
 @triton.jit
@@ -104,12 +48,7 @@ def _conv_bwd_dx_kernel(
     # Every phase decodes pid over the largest phase's tile count (phase 0), masking its own extent.
     num_pid_m = tl.cdiv(N * ((H + STRIDE_H - 1) // STRIDE_H) * ((W + STRIDE_W - 1) // STRIDE_W), BLOCK_M)
     num_pid_n = tl.cdiv(C, BLOCK_N)
-    num_pid_in_group = GROUP_M * num_pid_n
-    group_id = pid // num_pid_in_group
-    first_pid_m = group_id * GROUP_M
-    group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
-    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
-    pid_n = (pid % num_pid_in_group) // group_size_m
+    pid_m, pid_n = grouped_tiles(pid, num_pid_m, num_pid_n, GROUP_M)
     if USE_INT64:
         pid_m = pid_m.to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -117,11 +56,9 @@ def _conv_bwd_dx_kernel(
     offs_k = tl.arange(0, BLOCK_K)
     mask_m = offs_m < M
     mask_n = offs_n < C
-    hwp = hp * wp
-    n_idx = offs_m // hwp
-    pix = offs_m % hwp
-    ih = ph + (pix // wp) * STRIDE_H
-    iw = pw + (pix % wp) * STRIDE_W
+    n_idx, row, col = pixel_coords(offs_m, hp, wp)  # position within this phase's pixel grid
+    ih = ph + row * STRIDE_H
+    iw = pw + col * STRIDE_W
     dy_rows = dy_ptr + n_idx * stride_dyn
     w_cols = w_ptr + offs_n * stride_wc
     r0 = (ph + PAD_H) % STRIDE_H
@@ -129,10 +66,7 @@ def _conv_bwd_dx_kernel(
     taps_r = (R - r0 + STRIDE_H - 1) // STRIDE_H
     taps_s = (S - s0 + STRIDE_W - 1) // STRIDE_W
 
-    if ACC_FP64:
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float64)
-    else:
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_dtype(ACC_FP64))
     num_kb = tl.cdiv(K, BLOCK_K)
     for step in range(0, taps_r * taps_s * num_kb):
         rs = step // num_kb
@@ -154,7 +88,7 @@ def _conv_bwd_dx_kernel(
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
 
-    dx_rows = n_idx * stride_dxn + ih * stride_dxh + iw * stride_dxw
+    dx_rows = pixel_offset(n_idx, ih, iw, stride_dxn, stride_dxh, stride_dxw)
     tl.store(dx_ptr + dx_rows[:, None] + offs_n[None, :] * stride_dxc, acc.to(dx_ptr.dtype.element_ty),
              mask=mask_m[:, None] & mask_n[None, :])
 
@@ -191,26 +125,19 @@ def _conv_bwd_dw_kernel(
     else:
         p_start = split * P_PER_SPLIT
     p_end = tl.minimum(p_start + P_PER_SPLIT, P)
-    ohw = OH * OW
 
-    if ACC_FP64:
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float64)
-    else:
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_dtype(ACC_FP64))
     for p0 in range(0, P_PER_SPLIT, BLOCK_K):
         offs_p = p_start + p0 + tl.arange(0, BLOCK_K)
         p_ok = offs_p < p_end
-        n_idx = offs_p // ohw
-        pix = offs_p % ohw
-        oh = pix // OW
-        ow = pix % OW
+        n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
         ih = oh * STRIDE_H - PAD_H + r
         iw = ow * STRIDE_W - PAD_W + s
         x_ok = p_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        dy_pix = n_idx * stride_dyn + oh * stride_dyh + ow * stride_dyw
+        dy_pix = pixel_offset(n_idx, oh, ow, stride_dyn, stride_dyh, stride_dyw)
         a = tl.load(dy_ptr + dy_pix[None, :] + offs_m[:, None] * stride_dyk,
                     mask=mask_m[:, None] & p_ok[None, :], other=0.0)
-        x_pix = n_idx * stride_xn + ih * stride_xh + iw * stride_xw
+        x_pix = pixel_offset(n_idx, ih, iw, stride_xn, stride_xh, stride_xw)
         b = tl.load(x_ptr + x_pix[:, None] + offs_n[None, :] * stride_xc,
                     mask=x_ok[:, None] & mask_n[None, :], other=0.0)
         if DOT_FP32:
@@ -246,8 +173,10 @@ def _sum_splits_kernel(
 
 
 _KEY = ["N", "C", "H", "W", "K", "OH", "OW", "R", "S", "STRIDE_H", "STRIDE_W", "PAD_H", "PAD_W"]
-conv_bwd_dx_kernel = triton.autotune(configs=DX_CONFIGS, key=_KEY,
-                                     prune_configs_by={"early_config_prune": _prune_dx})(_conv_bwd_dx_kernel)
+conv_bwd_dx_kernel = triton.autotune(configs=configs.CONFIGS["conv_bwd_dx"], key=_KEY,
+                                     prune_configs_by={"early_config_prune": configs.prune_conv_bwd_dx}
+                                     )(_conv_bwd_dx_kernel)
 # Pure writes of a fresh buffer: autotuning needs no restore_value.
-conv_bwd_dw_kernel = triton.autotune(configs=DW_CONFIGS, key=[*_KEY, "P_PER_SPLIT"],
-                                     prune_configs_by={"early_config_prune": _prune_dw})(_conv_bwd_dw_kernel)
+conv_bwd_dw_kernel = triton.autotune(configs=configs.CONFIGS["conv_bwd_dw"], key=[*_KEY, "P_PER_SPLIT"],
+                                     prune_configs_by={"early_config_prune": configs.prune_conv_bwd_dw}
+                                     )(_conv_bwd_dw_kernel)

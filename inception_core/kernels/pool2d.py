@@ -9,44 +9,8 @@ interpreter too. Limits: no dilation, no indices (no return_indices, no backward
 import triton
 import triton.language as tl
 
-from . import INTERPRETED
-
-
-def _config(bp, bc, warps):
-    # No loop is pipelined (the window is unrolled), so stages do not matter: 1 keeps it explicit.
-    return triton.Config({"BLOCK_P": bp, "BLOCK_C": bc}, num_stages=1, num_warps=warps)
-
-
-# Pooling is memory bound: tiles of 4096 elements, channel-wide first (coalesced NHWC loads).
-GPU_CONFIGS = [
-    _config(32, 128, 4),
-    _config(64, 64, 4),
-    _config(128, 32, 4),   # 32-channel multiples (288, 480) and small C
-    _config(256, 16, 4),   # very few channels
-]
-# The interpreter runs programs one by one through numpy: one config of big tiles.
-INTERPRETER_CONFIGS = [_config(64, 256, 4)]
-
-CONFIGS = INTERPRETER_CONFIGS if INTERPRETED else GPU_CONFIGS
-
-
-def _next_pow2(v):
-    return 1 << max(int(v) - 1, 0).bit_length()
-
-
-def config_fits(config, *, C, P):
-    """Whether a config is worth trying: its channel block does not dwarf C, its pixel block P."""
-    kw = config.kwargs
-    return kw["BLOCK_C"] <= max(16, _next_pow2(C)) and kw["BLOCK_P"] <= max(32, _next_pow2(P))
-
-
-def _prune_configs(configs, named_args, **kwargs):
-    args = {**named_args, **kwargs}
-    P = args["N"] * args["OH"] * args["OW"]
-    kept = [c for c in configs if config_fits(c, C=args["C"], P=P)]
-    if kept:
-        return kept
-    return [min(configs, key=lambda c: c.kwargs["BLOCK_C"])]
+from . import configs
+from ._common import acc_dtype, avg_pool_divisor, pixel_coords, pixel_offset
 
 
 @triton.jit
@@ -76,20 +40,13 @@ def _pool2d_fwd_kernel(
     mask_p = offs_p < num_p
     mask_c = offs_c < C
 
-    ohw = OH * OW
-    n_idx = offs_p // ohw
-    pix = offs_p % ohw
-    oh = pix // OW
-    ow = pix % OW
+    n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
     hstart = oh * STRIDE_H - PAD_H
     wstart = ow * STRIDE_W - PAD_W
-    x_pix = x_ptr + (n_idx * stride_xn + hstart * stride_xh + wstart * stride_xw)
+    x_pix = x_ptr + pixel_offset(n_idx, hstart, wstart, stride_xn, stride_xh, stride_xw)
     x_ch = offs_c * stride_xc
 
-    if ACC_FP64:
-        acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float64)
-    else:
-        acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=acc_dtype(ACC_FP64))
     if IS_MAX:
         acc = acc - float("inf")
 
@@ -111,26 +68,18 @@ def _pool2d_fwd_kernel(
                 acc += v
 
     if not IS_MAX:
-        # torch's divisor: the window clipped to the padded input, then (unless counting the
-        # padding) clipped to the input itself.
-        hend = tl.minimum(hstart + KH, H + PAD_H)
-        wend = tl.minimum(wstart + KW, W + PAD_W)
-        if COUNT_INCLUDE_PAD:
-            count = (hend - hstart) * (wend - wstart)
-        else:
-            count = ((tl.minimum(hend, H) - tl.maximum(hstart, 0))
-                     * (tl.minimum(wend, W) - tl.maximum(wstart, 0)))
+        count = avg_pool_divisor(hstart, wstart, H, W, KH, KW, PAD_H, PAD_W, COUNT_INCLUDE_PAD)
         acc = acc / count.to(acc.dtype)[:, None]
 
-    y_pix = n_idx * stride_yn + oh * stride_yh + ow * stride_yw
+    y_pix = pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)
     tl.store(y_ptr + y_pix[:, None] + offs_c[None, :] * stride_yc, acc.to(y_ptr.dtype.element_ty),
              mask=mask_p[:, None] & mask_c[None, :])
 
 
 # Pure write of y (no accumulation into it), so autotuning needs no restore_value.
 pool2d_fwd_kernel = triton.autotune(
-    configs=CONFIGS,
+    configs=configs.CONFIGS["pool2d_fwd"],
     key=["N", "C", "H", "W", "OH", "OW", "stride_xc", "KH", "KW", "STRIDE_H", "STRIDE_W", "PAD_H", "PAD_W",
          "IS_MAX"],
-    prune_configs_by={"early_config_prune": _prune_configs},
+    prune_configs_by={"early_config_prune": configs.prune_pool2d_fwd},
 )(_pool2d_fwd_kernel)

@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from . import INTERPRETED
+from ._common import acc_dtype, avg_pool_divisor, pixel_coords, pixel_offset
 
 GPU_BLOCK_P, GPU_BLOCK_C = 32, 128  # what inception_core.aot compiles
 BLOCK_P = 64 if INTERPRETED else GPU_BLOCK_P
@@ -27,7 +28,7 @@ def _max_pool2d_argmax_kernel(
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     """idx[n, c, oh, ow] = kh * KW + kw of the window's first maximum (first in-bounds tap if all -inf)."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     pid_p = tl.program_id(0)
     if USE_INT64:
         pid_p = pid_p.to(tl.int64)
@@ -35,14 +36,10 @@ def _max_pool2d_argmax_kernel(
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_p = offs_p < N * OH * OW
     mask_c = offs_c < C
-    ohw = OH * OW
-    n_idx = offs_p // ohw
-    pix = offs_p % ohw
-    oh = pix // OW
-    ow = pix % OW
+    n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
     hstart = oh * STRIDE_H - PAD_H
     wstart = ow * STRIDE_W - PAD_W
-    x_pix = x_ptr + n_idx * stride_xn + hstart * stride_xh + wstart * stride_xw
+    x_pix = x_ptr + pixel_offset(n_idx, hstart, wstart, stride_xn, stride_xh, stride_xw)
     best = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt) - float("inf")
     idx = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.int32) - 1
     for kh in tl.static_range(KH):
@@ -56,7 +53,7 @@ def _max_pool2d_argmax_kernel(
             take = ok & ((idx < 0) | (v > best) | (v != v))
             best = tl.where(take, v, best)
             idx = tl.where(take, kh * KW + kw, idx)
-    out = n_idx * stride_in + oh * stride_ih + ow * stride_iw
+    out = pixel_offset(n_idx, oh, ow, stride_in, stride_ih, stride_iw)
     tl.store(idx_ptr + out[:, None] + offs_c[None, :] * stride_ic, idx.to(tl.int8),
              mask=mask_p[:, None] & mask_c[None, :])
 
@@ -75,7 +72,7 @@ def _pool2d_bwd_kernel(
 ):
     """dx[n, c, h, w] = sum over the windows (oh, ow) covering (h, w) of dy[n, c, oh, ow] times
     [this tap is the window's argmax] (IS_MAX) or 1 / divisor(oh, ow) (average, torch's divisor)."""
-    dt = tl.float64 if ACC_FP64 else tl.float32
+    dt = acc_dtype(ACC_FP64)
     pid_p = tl.program_id(0)
     if USE_INT64:
         pid_p = pid_p.to(tl.int64)
@@ -83,11 +80,7 @@ def _pool2d_bwd_kernel(
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_p = offs_p < N * H * W
     mask_c = offs_c < C
-    hw = H * W
-    n_idx = offs_p // hw
-    pix = offs_p % hw
-    ih = pix // W
-    iw = pix % W
+    n_idx, ih, iw = pixel_coords(offs_p, H, W)
     acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt)
     for kh in tl.static_range(KH):
         th = ih + PAD_H - kh
@@ -98,24 +91,17 @@ def _pool2d_bwd_kernel(
             ow = tw // STRIDE_W
             ok = h_ok & (tw >= 0) & (tw - ow * STRIDE_W == 0) & (ow < OW)
             ok2 = ok[:, None] & mask_c[None, :]
-            g = tl.load(dy_ptr + (n_idx * stride_dyn + oh * stride_dyh + ow * stride_dyw)[:, None]
+            g = tl.load(dy_ptr + pixel_offset(n_idx, oh, ow, stride_dyn, stride_dyh, stride_dyw)[:, None]
                         + offs_c[None, :] * stride_dyc, mask=ok2, other=0.0).to(dt)
             if IS_MAX:
-                win = tl.load(idx_ptr + (n_idx * stride_in + oh * stride_ih + ow * stride_iw)[:, None]
+                win = tl.load(idx_ptr + pixel_offset(n_idx, oh, ow, stride_in, stride_ih, stride_iw)[:, None]
                               + offs_c[None, :] * stride_ic, mask=ok2, other=-1)
                 acc += tl.where(win.to(tl.int32) == kh * KW + kw, g, 0.0)
             else:
-                hstart = oh * STRIDE_H - PAD_H
-                wstart = ow * STRIDE_W - PAD_W
-                hend = tl.minimum(hstart + KH, H + PAD_H)
-                wend = tl.minimum(wstart + KW, W + PAD_W)
-                if COUNT_INCLUDE_PAD:
-                    count = (hend - hstart) * (wend - wstart)
-                else:
-                    count = ((tl.minimum(hend, H) - tl.maximum(hstart, 0))
-                             * (tl.minimum(wend, W) - tl.maximum(wstart, 0)))
+                count = avg_pool_divisor(oh * STRIDE_H - PAD_H, ow * STRIDE_W - PAD_W, H, W, KH, KW, PAD_H, PAD_W,
+                                         COUNT_INCLUDE_PAD)
                 count = tl.where(ok, count, 1)
                 acc += g / count.to(dt)[:, None]
-    out = n_idx * stride_dxn + ih * stride_dxh + iw * stride_dxw
+    out = pixel_offset(n_idx, ih, iw, stride_dxn, stride_dxh, stride_dxw)
     tl.store(dx_ptr + out[:, None] + offs_c[None, :] * stride_dxc, acc.to(dx_ptr.dtype.element_ty),
              mask=mask_p[:, None] & mask_c[None, :])

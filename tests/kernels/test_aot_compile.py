@@ -60,7 +60,7 @@ def test_compiles_the_source_of_the_loaded_kernel():
 
 
 def test_variants_cover_configs_dtypes_and_geometries():
-    from inception_core.kernels import conv_bn_act as kmod
+    from inception_core.kernels import configs
 
     conv = [v for v in VARIANTS if v.kernel == "conv_bn_act"]
     labels = {v.label for v in conv}
@@ -72,26 +72,26 @@ def test_variants_cover_configs_dtypes_and_geometries():
         assert any(v.tags["int64"] for v in of_dtype)
         assert any(v.tags["layout"] == "nchw" for v in of_dtype)
         compiled_configs = {v.tags["config"] for v in of_dtype}
-        for config in kmod.GPU_CONFIGS:
-            fits = kmod.config_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=4 if dtype == "fp32" else 2)
+        for config in configs.GPU_CONFIGS["conv_bn_act_fwd"]:
+            fits = configs.conv_fwd_fits(config, M=10**6, C=1024, K=1024, R=1, S=1,
+                                         elem_size=4 if dtype == "fp32" else 2)
             assert (aot.config_label(config) in compiled_configs) == fits
     assert any(v.tags["precision"] == "ieee" and v.tags["dtype"] == "fp32" for v in conv)
-    # 8-warp configs only on 1x1 (config_fits), which is what the launcher can pick.
+    # 8-warp configs only on 1x1 (conv_fwd_fits), which is what the launcher can pick.
     assert all(v.tags["geometry"] == "1x1" for v in conv if v.num_warps > 4)
 
 
 def test_configs_that_spilled_on_sm90_are_not_shipped_there():
     """The fp16/bf16 units that spilled on sm_90 (resource report at feca511): 128x128 (4 warps) and 128x256
     (8 warps) conv tiles with a residual are pruned; dgrad's 32x64 tile reduces 32 channels per step."""
-    from inception_core.kernels import conv_bn_act as kmod
-    from inception_core.kernels import conv_bwd
+    from inception_core.kernels import configs
 
     for bm, bn, warps in ((128, 128, 4), (128, 256, 8)):
-        config = next(c for c in kmod.GPU_CONFIGS if (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps)
-                      == (bm, bn, warps))
-        assert kmod.config_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=2)
-        assert not kmod.config_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=2, residual=True)
-    (dx,) = [c for c in conv_bwd.DX_GPU_CONFIGS if c.kwargs["BLOCK_M"] == 32]
+        config = next(c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"]
+                      if (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps) == (bm, bn, warps))
+        assert configs.conv_fwd_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=2)
+        assert not configs.conv_fwd_fits(config, M=10**6, C=1024, K=1024, R=1, S=1, elem_size=2, residual=True)
+    (dx,) = [c for c in configs.GPU_CONFIGS["conv_bwd_dx"] if c.kwargs["BLOCK_M"] == 32]
     assert dx.kwargs["BLOCK_K"] == 32  # 32x64x64 with 2 warps: 128 registers, 4 bytes of spills (bf16 3x3s2)
     for geometry in ("3x3s2", "1x7"):  # (with 4 warps instead, 1x7 spilled 8 bytes)
         unit = next(v for v in aot.training_variants(full=True)

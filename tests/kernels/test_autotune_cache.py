@@ -299,11 +299,11 @@ def test_real_autotuner_across_processes(tmp_path):
 def test_key_of_a_real_conv_launch(monkeypatch, device):
     # the key autotuning would file a real conv launch under (INCEPTION_CORE_AUTOTUNE=1 with a config list)
     from inception_core import launch
-    from inception_core.kernels import conv_bn_act as conv_k
+    from inception_core.kernels.configs import GPU_CONFIGS
 
     seen = []
     monkeypatch.setenv(launch.AUTOTUNE_ENV, "1")
-    monkeypatch.setattr(launch, "shipped_configs", lambda kernel, gpu=False: conv_k.GPU_CONFIGS)
+    monkeypatch.setattr(launch, "shipped_configs", lambda kernel, gpu=False: GPU_CONFIGS["conv_bn_act_fwd"])
     launch.reset_launch_stats(forget=True)
 
     def record(kernel, autotuner, grid, args, meta, dev):

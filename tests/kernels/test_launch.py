@@ -10,9 +10,10 @@ import torch
 
 import inception_core as ic
 from inception_core import heuristics, launch, tuned_tables
-from inception_core.kernels import conv_bn_act as conv_k
-from inception_core.kernels import conv_bwd as bwd_k
-from inception_core.kernels import pool2d as pool_k
+from inception_core.kernels import configs
+
+GPU = configs.GPU_CONFIGS
+FWD_CONFIGS = GPU["conv_bn_act_fwd"]
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def _label(c):
 # ---------------------------------------------------------------------------------------------------
 
 def _fwd(N, C, K, OH, OW, R=1, S=1, elem_size=2, stats=False):
-    return heuristics.conv_fwd(conv_k.GPU_CONFIGS, N=N, C=C, K=K, OH=OH, OW=OW, R=R, S=S, elem_size=elem_size,
+    return heuristics.conv_fwd(FWD_CONFIGS, N=N, C=C, K=K, OH=OH, OW=OW, R=R, S=S, elem_size=elem_size,
                                stats=stats)
 
 
@@ -50,7 +51,7 @@ def test_heuristic_large_1x1_takes_the_largest_tile():
 def test_heuristic_avoids_padding_waste_and_respects_the_rules():
     stem = _fwd(256, 3, 32, 149, 149, R=3, S=3)  # 32 output channels: a 256- or 128-wide tile wastes >= 75%
     assert stem.kwargs["BLOCK_N"] == 32
-    assert stem.num_warps <= 4  # 8-warp configs are 1x1 only (config_fits)
+    assert stem.num_warps <= 4  # 8-warp configs are 1x1 only (conv_fwd_fits)
     fp32 = _fwd(256, 768, 256, 17, 17, elem_size=4)
     assert fp32.kwargs["BLOCK_M"] * fp32.kwargs["BLOCK_N"] <= 64 * 32 * fp32.num_warps  # fp32 register rule
 
@@ -59,8 +60,8 @@ def test_heuristic_fills_the_gpu_before_growing_tiles():
     # 8x8 map at batch 1: 64 pixels x 384 channels; the 128x256 tile would give 2 programs
     small = _fwd(1, 1280, 384, 8, 8)
     programs = -(-64 // small.kwargs["BLOCK_M"]) * -(-384 // small.kwargs["BLOCK_N"])
-    others = [c for c in conv_k.GPU_CONFIGS
-              if conv_k.config_fits(c, M=64, C=1280, K=384, R=1, S=1, elem_size=2, stats=False)]
+    others = [c for c in FWD_CONFIGS
+              if configs.conv_fwd_fits(c, M=64, C=1280, K=384, R=1, S=1, elem_size=2, stats=False)]
     assert programs == max(-(-64 // c.kwargs["BLOCK_M"]) * -(-384 // c.kwargs["BLOCK_N"]) for c in others)
 
 
@@ -75,18 +76,18 @@ def test_heuristics_return_shipped_configs_for_every_network_shape():
     for g in conv_geometries():
         for es, st in ((2, False), (4, False), (2, True)):
             c = _fwd(32, g.in_channels, g.out_channels, 17, 17, R=g.kernel[0], S=g.kernel[1], elem_size=es, stats=st)
-            assert c in conv_k.GPU_CONFIGS
-            dx = heuristics.conv_bwd_dx(bwd_k.DX_GPU_CONFIGS, N=32, C=g.in_channels, H=35, W=35,
+            assert c in FWD_CONFIGS
+            dx = heuristics.conv_bwd_dx(GPU["conv_bwd_dx"], N=32, C=g.in_channels, H=35, W=35,
                                         K=g.out_channels, R=g.kernel[0], S=g.kernel[1], STRIDE_H=g.stride[0],
                                         STRIDE_W=g.stride[1], elem_size=es)
-            dw = heuristics.conv_bwd_dw(bwd_k.DW_GPU_CONFIGS, N=32, C=g.in_channels, K=g.out_channels, OH=17,
+            dw = heuristics.conv_bwd_dw(GPU["conv_bwd_dw"], N=32, C=g.in_channels, K=g.out_channels, OH=17,
                                         OW=17, R=g.kernel[0], S=g.kernel[1], P_PER_SPLIT=2048, elem_size=es)
-            assert dx in bwd_k.DX_GPU_CONFIGS and dw in bwd_k.DW_GPU_CONFIGS
+            assert dx in GPU["conv_bwd_dx"] and dw in GPU["conv_bwd_dw"]
     for g in pool_geometries():
-        assert heuristics.pool2d_fwd(pool_k.GPU_CONFIGS, N=32, C=g.channels, OH=17, OW=17) in pool_k.GPU_CONFIGS
-    assert heuristics.pool2d_fwd(pool_k.GPU_CONFIGS, N=32, C=288, OH=17, OW=17).kwargs["BLOCK_C"] == 32
-    assert heuristics.pool2d_fwd(pool_k.GPU_CONFIGS, N=32, C=768, OH=17, OW=17).kwargs["BLOCK_C"] == 128
-    assert heuristics.pool2d_fwd(pool_k.GPU_CONFIGS, N=32, C=3, OH=17, OW=17).kwargs["BLOCK_C"] == 16
+        assert heuristics.pool2d_fwd(GPU["pool2d_fwd"], N=32, C=g.channels, OH=17, OW=17) in GPU["pool2d_fwd"]
+    assert heuristics.pool2d_fwd(GPU["pool2d_fwd"], N=32, C=288, OH=17, OW=17).kwargs["BLOCK_C"] == 32
+    assert heuristics.pool2d_fwd(GPU["pool2d_fwd"], N=32, C=768, OH=17, OW=17).kwargs["BLOCK_C"] == 128
+    assert heuristics.pool2d_fwd(GPU["pool2d_fwd"], N=32, C=3, OH=17, OW=17).kwargs["BLOCK_C"] == 16
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -126,8 +127,8 @@ def test_table_entry_wins_over_the_heuristic(fresh, device, monkeypatch):
     with launch.recording() as records:
         _conv(device)
     (rec,) = records
-    chosen = {k: rec.constexprs[k] for k in conv_k.GPU_CONFIGS[0].kwargs}
-    other = next(c for c in conv_k.GPU_CONFIGS if c.kwargs != chosen)
+    chosen = {k: rec.constexprs[k] for k in FWD_CONFIGS[0].kwargs}
+    other = next(c for c in FWD_CONFIGS if c.kwargs != chosen)
     entry = {"kernel": rec.kernel, "shape": rec.problem, "dtype": "torch.float32", "flags": rec.meta,
              "config": tuned_tables.config_dict(other), "tuned_ms": 1.0, "heuristic_ms": 2.0, "configs_timed": 2}
     path = tuned_tables.write_table(fresh / "tables", "Fake GPU 9000", [entry])
@@ -169,12 +170,12 @@ def test_autotune_only_when_asked(fresh, device, monkeypatch):
     from inception_core import autotune_cache as ac
 
     calls = []
-    monkeypatch.setattr(launch, "shipped_configs", lambda kernel, gpu=False: conv_k.GPU_CONFIGS[:2]
-                        if kernel == "conv_bn_act_fwd" else [conv_k.CONFIGS[0]])
+    monkeypatch.setattr(launch, "shipped_configs", lambda kernel, gpu=False: FWD_CONFIGS[:2]
+                        if kernel == "conv_bn_act_fwd" else [configs.CONFIGS["conv_bn_act_fwd"][0]])
 
     def fake_tune(kernel, autotuner, grid, args, meta, dev):
         calls.append(kernel)
-        return conv_k.CONFIGS[0]
+        return configs.CONFIGS["conv_bn_act_fwd"][0]
 
     monkeypatch.setattr(ac, "launch_autotuned", fake_tune)
     with launch.recording():

@@ -7,7 +7,7 @@ import torch
 
 import inception_core as ic
 from inception_core import launch, warmup
-from inception_core.kernels import conv_bn_act as conv_k
+from inception_core.kernels.configs import GPU_CONFIGS
 
 
 def _record_conv(dtype=torch.float16, n=2, c=64, k=96, hw=17):
@@ -30,7 +30,7 @@ def test_requests_follow_the_launchers_specialization():
     assert {"x_ptr", "w_ptr", "y_ptr", "C", "K", "stride_xh"} <= aligned  # 16-aligned pointers, 64 and 96
     assert "H" not in aligned and sig["H"] == "i32"  # 17
     assert const["DOT_FP32"] is False and const["BLOCK_M"] == rec.constexprs["BLOCK_M"]
-    assert rec.constexprs["BLOCK_M"] in {c.kwargs["BLOCK_M"] for c in conv_k.GPU_CONFIGS}
+    assert rec.constexprs["BLOCK_M"] in {c.kwargs["BLOCK_M"] for c in GPU_CONFIGS["conv_bn_act_fwd"]}
     assert (req["num_warps"], req["num_stages"]) == (rec.num_warps, rec.num_stages)
     # two launches of one problem are one variant, one request
     assert len(warmup.compile_requests(_record_conv() + _record_conv(), 90)) == 1

@@ -17,7 +17,7 @@ import torch
 
 import inception_core
 from inception_core.kernels import INTERPRETED
-from inception_core.kernels import conv_bn_act as kmod
+from inception_core.kernels.configs import GPU_CONFIGS
 from inception_core.ops import conv_bn_act, conv_bn_act_ref
 from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 from inception_core.shapes import CONV_SHAPES
@@ -184,7 +184,7 @@ def _config_id(c):
     return "bm{BLOCK_M}-bn{BLOCK_N}-bk{BLOCK_K}".format(**c.kwargs) + f"-w{c.num_warps}-s{c.num_stages}"
 
 
-@pytest.mark.parametrize("config", kmod.GPU_CONFIGS, ids=_config_id)
+@pytest.mark.parametrize("config", GPU_CONFIGS["conv_bn_act_fwd"], ids=_config_id)
 def test_every_shipped_config(config, device):
     """Every GPU config computes the right answer (indexing and masking with its tile sizes)."""
     x, w, scale, shift = _inputs(2, 40, 70, (3, 3), (9, 7), torch.float32, device)

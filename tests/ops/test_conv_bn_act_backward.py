@@ -205,14 +205,14 @@ def test_out_slice_write_rejects_autograd(device):
 
 def test_every_shipped_backward_config(device):
     """Every GPU config of the dgrad and wgrad kernels computes the right gradients (run one by one)."""
-    from inception_core.kernels import conv_bwd as kmod
+    from inception_core.kernels.configs import GPU_CONFIGS
 
     x, w, _, _, _ = _inputs(2, 40, 70, (3, 3), (9, 7), (5, 4), torch.float32, residual=False, device=device)
     gc = torch.randn(2, 70, 5, 4, device=device).contiguous(memory_format=torch.channels_last)
     gx_ref, gw_ref = torch.ops.aten.convolution_backward(gc.double(), x.double(), w.double(), None, [2, 2], [1, 1],
                                                          [1, 1], False, [0, 0], 1, [True, True, False])[:2]
     tol = 1e-5 if INTERPRETED else 2e-3
-    for dx_config, dw_config in zip(kmod.DX_GPU_CONFIGS, kmod.DW_GPU_CONFIGS * 2, strict=False):
+    for dx_config, dw_config in zip(GPU_CONFIGS["conv_bwd_dx"], GPU_CONFIGS["conv_bwd_dw"] * 2, strict=False):
         gx, gw = launch_conv_grads_triton(gc, x, w, (2, 2), (1, 1), True, True, dx_config=dx_config,
                                           dw_config=dw_config)
         assert rel_err(gx, gx_ref) <= tol and rel_err(gw, gw_ref) <= tol, (dx_config, dw_config)

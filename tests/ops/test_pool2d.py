@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import inception_core
-from inception_core.kernels import pool2d as kpool
+from inception_core.kernels.configs import GPU_CONFIGS
 from inception_core.ops import _launch_common, avg_pool2d, avg_pool2d_ref, max_pool2d, max_pool2d_ref
 from inception_core.ops.pool2d import launch_pool2d_triton, pool_output_size
 
@@ -227,7 +227,7 @@ def test_avg_pool_nan_propagates(device):
 
 
 @pytest.mark.parametrize("op", ["max", "avg"])
-@pytest.mark.parametrize("config", kpool.GPU_CONFIGS, ids=lambda c: "P{BLOCK_P}xC{BLOCK_C}".format(**c.kwargs))
+@pytest.mark.parametrize("config", GPU_CONFIGS["pool2d_fwd"], ids=lambda c: "P{BLOCK_P}xC{BLOCK_C}".format(**c.kwargs))
 def test_every_gpu_config(config, op, device):
     # Every shipped config once (autotune picks one per shape; all must be right).
     x = _input(2, 40, 9, 9, torch.float32, device)
