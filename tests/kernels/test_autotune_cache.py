@@ -324,6 +324,31 @@ def test_key_of_a_real_conv_launch(monkeypatch, device):
     assert key["dtypes"]["x_ptr"] == "torch.float32" and key["flags"]["ACT_RELU"] is True
 
 
+def test_backward_kernels_are_tuned_through_the_same_cache(monkeypatch, device):
+    # dgrad and wgrad take the one launch path too: with INCEPTION_CORE_AUTOTUNE=1 they are autotuned
+    # (and filed in the cache) under their own kernel names, like the forward
+    from inception_core import launch
+    from inception_core.kernels.configs import GPU_CONFIGS
+
+    seen = []
+    monkeypatch.setenv(launch.AUTOTUNE_ENV, "1")
+    monkeypatch.setattr(launch, "shipped_configs", lambda kernel, gpu=False: GPU_CONFIGS[kernel])
+    launch.reset_launch_stats(forget=True)
+
+    def record(kernel, autotuner, grid, args, meta, dev):
+        seen.append(ac.tuning_key(kernel, autotuner, args, meta, dev))
+        autotuner.fn[grid](*args, **meta, **autotuner.configs[0].all_kwargs())
+        return autotuner.configs[0]
+
+    monkeypatch.setattr(ac, "launch_autotuned", record)
+    x = torch.randn(1, 16, 5, 5, device=device).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(32, 16, 3, 3, device=device, requires_grad=True)
+    with inception_core.backend("triton"):
+        inception_core.ops.conv_bn_act(x, w, padding=1).sum().backward()
+    assert [k["kernel"] for k in seen] == ["conv_bn_act_fwd", "conv_bwd_dx", "conv_bwd_dw"]
+    assert seen[1]["shape"]["C"] == 16 and seen[2]["shape"]["K"] == 32
+
+
 def test_second_process_skips_tuning_of_the_real_kernels(tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device: the interpreter ships one config per kernel, nothing to tune")
