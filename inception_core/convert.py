@@ -8,12 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["convert"]
-
-
-def _linear(model: nn.Module, name: str) -> nn.Linear | None:
-    layer = getattr(model, name, None)
-    return layer if isinstance(layer, nn.Linear) else None
+__all__ = ["convert", "convertible"]
 
 
 def _classifier(model: nn.Module, name: str) -> nn.Linear:
@@ -116,6 +111,16 @@ _CONVERTERS: dict[tuple[str, str], Callable[[nn.Module], nn.Module]] = {
 }
 
 
+def _key(model: nn.Module) -> tuple[str, str]:
+    return type(model).__module__, type(model).__name__
+
+
+def convertible(model: nn.Module) -> bool:
+    """Whether ``model`` is an instance of one of the reference classes ``convert`` takes (its layers may
+    still have been modified: ``convert`` says so with a ValueError / TypeError)."""
+    return _key(model) in _CONVERTERS
+
+
 def convert(model: nn.Module) -> nn.Module:
     """The inception_core equivalent of a reference Inception network.
 
@@ -131,7 +136,7 @@ def convert(model: nn.Module) -> nn.Module:
             ``nn.Linear`` (``fc``, ``last_linear``).
         ValueError: its parameters differ from the reference network's (a modified layer).
     """
-    key = (type(model).__module__, type(model).__name__)
+    key = _key(model)
     if key not in _CONVERTERS:
         known = ", ".join(f"{m}.{c}" for m, c in _CONVERTERS)
         raise TypeError(f"model: expected one of {known}; got {key[0]}.{key[1]}")

@@ -1,6 +1,9 @@
 """``optimize_for_inference``: a frozen, fixed-shape copy of a network for serving.
 
 What it does to a copy of the model (the original is never touched):
+  0. A torchvision / timm / pretrainedmodels / facenet-pytorch Inception network is first converted to
+     inception_core's (``inception_core.convert``: same weights), so the steps below and the fused kernels
+     apply to it; one whose layers were modified runs as it is, with a RuntimeWarning saying so.
   1. Folds the input normalisation into the first convolution: torchvision's ``transform_input``
      (GoogLeNet, Inception-v3) and an explicit ``normalize=(mean, std)`` for raw [0, 1] pixels. A
      per-channel affine input ``a * x + b`` folds into the convolution as weights ``w * a`` and a bias
@@ -32,28 +35,28 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from inception_core.convert import convert, convertible
+from inception_core.models._cfg import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from inception_core.nn import BasicConv2d
 from inception_core.nn import functional as icf
 
 __all__ = ["InferenceModule", "optimize_for_inference"]
 
-# torchvision's transform_input: x * (std / 0.5) + (mean - 0.5) / 0.5 per channel (ImageNet statistics).
-_TV_MEAN = (0.485, 0.456, 0.406)
-_TV_STD = (0.229, 0.224, 0.225)
 _WARMUP_CALLS = 3
 
 
 def _stem_name(model: nn.Module) -> str | None:
-    """Attribute path of the network's first convolution (the one that reads the input)."""
-    import importlib
-
-    stems = {("googlenet", "GoogLeNet"): "conv1", ("bn_inception", "BNInception"): "conv1_7x7_s2",
-             ("inception_v3", "Inception3"): "Conv2d_1a_3x3", ("inception_v4", "InceptionV4"): "features.0",
-             ("inception_resnet_v1", "InceptionResnetV1"): "conv2d_1a",
-             ("inception_resnet_v2", "InceptionResnetV2"): "conv2d_1a"}
-    for (module, cls), name in stems.items():
-        if isinstance(model, getattr(importlib.import_module(f"inception_core.models.{module}"), cls)):
-            return name
-    return None
+    """Module path of the layer that reads the input of one of inception_core's networks, from its
+    ``pretrained_cfg["first_conv"]``: the ``BasicConv2d`` around that convolution, or the flat
+    ``nn.Conv2d`` itself; None for any other model (its own metadata is not trusted to fold into)."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not type(model).__module__.startswith("inception_core.models.") or not isinstance(cfg, dict):
+        return None
+    first_conv = cfg["first_conv"]
+    parent, _, name = first_conv.rpartition(".")
+    if parent and name == "conv" and isinstance(model.get_submodule(parent), BasicConv2d):
+        return parent
+    return first_conv
 
 
 def _stem_conv(stem: nn.Module) -> nn.Conv2d:
@@ -166,12 +169,15 @@ class InferenceModule(nn.Module):
             the first conv's weights and bias), "weights+border" (plus an exact border term in the conv's
             epilogue) or "separate" (kept as one elementwise op in front of the network).
         graph: the captured ``torch.cuda.CUDAGraph``, or None (CPU, or ``cuda_graph=False``).
+        converted_from: the reference class (``"torchvision.models.inception.Inception3"``) that the model
+            was converted from with ``inception_core.convert``, or None (it was one of ours, or another model).
     """
 
     def __init__(self, model: nn.Module, example: Tensor, input_affine: tuple[Tensor, Tensor] | None,
-                 folding: str) -> None:
+                 folding: str, converted_from: str | None = None) -> None:
         super().__init__()
         self.model = model
+        self.converted_from = converted_from
         self.input_shape = tuple(example.shape)
         self.dtype = example.dtype
         self.device = example.device
@@ -246,8 +252,11 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
     """A frozen copy of ``model`` computing ``model.eval()(x)`` for inputs shaped like ``example_input``.
 
     Args:
-        model: a network (inception_core's six fold their input normalisation; any other module gets the
-            layout, dtype and graph steps, and ``normalize`` as a separate op). Left untouched.
+        model: a network. inception_core's six fold their input normalisation; a reference network that
+            ``inception_core.convert`` takes (torchvision, timm, pretrainedmodels, facenet-pytorch) is
+            converted to ours first (same weights; ``converted_from`` says so), or kept as it is with a
+            RuntimeWarning when its layers were modified; any other module gets the layout, dtype and graph
+            steps, and ``normalize`` as a separate op. Left untouched.
         example_input: (N, C, H, W) floating tensor on the model's device; fixes the shape, dtype and
             device of every later call. float16 / bfloat16 mean autocast semantics (weights float32 in
             the model, computation in the example's dtype).
@@ -274,6 +283,18 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
         raise TypeError(f"example_input: expected float16, bfloat16, float32 or float64, got {example_input.dtype}")
     if not isinstance(cuda_graph, bool):
         raise TypeError(f"cuda_graph: expected a bool, got {type(cuda_graph).__name__}")
+    converted_from = None
+    if convertible(model):  # a torchvision / timm / ... network: ours computes the same with the fused kernels
+        name = f"{type(model).__module__}.{type(model).__name__}"
+        try:
+            model = convert(model)
+        except (TypeError, ValueError) as exc:
+            warnings.warn(f"model: this {name} differs from the reference network, so it is not converted to "
+                          f"inception_core's ({exc}); it runs as it is, without inception_core's kernels and with "
+                          "the input normalisation as a separate op. Convert the unmodified network with "
+                          "inception_core.convert and modify the result instead", RuntimeWarning, stacklevel=2)
+        else:
+            converted_from = name
     devices = {p.device for p in model.parameters()}
     if devices and devices != {example_input.device}:
         raise ValueError(f"example_input: is on {example_input.device}, the model's parameters on "
@@ -297,13 +318,15 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
             raise ValueError(f"normalize: std must be non-zero, got {std.tolist()}")
         a, b = 1.0 / std, -mean / std
 
-    frozen = copy.deepcopy(model).eval().requires_grad_(False)
+    # a converted network is already a copy of its own
+    frozen = (model if converted_from else copy.deepcopy(model)).eval().requires_grad_(False)
     if getattr(frozen, "transform_input", False):
         if stem_path is None:
             a_tv = b_tv = None  # an unknown network keeps applying its own transform
         else:
-            a_tv = torch.tensor(_TV_STD, dtype=torch.float64) / 0.5
-            b_tv = (torch.tensor(_TV_MEAN, dtype=torch.float64) - 0.5) / 0.5
+            # torchvision's transform_input: x * (std / 0.5) + (mean - 0.5) / 0.5 per channel
+            a_tv = torch.tensor(IMAGENET_DEFAULT_STD, dtype=torch.float64) / 0.5
+            b_tv = (torch.tensor(IMAGENET_DEFAULT_MEAN, dtype=torch.float64) - 0.5) / 0.5
         if a_tv is not None:
             a, b = a_tv * a, a_tv * b + b_tv
             frozen.transform_input = False
@@ -319,7 +342,7 @@ def optimize_for_inference(model: nn.Module, example_input: Tensor, *,
             affine = (a, b)
 
     icf.freeze_folding(frozen)  # folds computed once (the copy is frozen; see freeze_folding)
-    module = InferenceModule(frozen, example_input, affine, folding)
+    module = InferenceModule(frozen, example_input, affine, folding, converted_from)
     try:  # one image now (it also fills the fold caches): an example the network cannot take fails here
         module._run(example_input[:1])
     except Exception as exc:

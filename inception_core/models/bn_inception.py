@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from inception_core import nn as icnn
+from inception_core.models._cfg import model_cfg
+from inception_core.models._entry import fused_input, runs_fused
 from inception_core.models._registry import register_model
 from inception_core.nn import functional as icf
 from inception_core.nn.blocks import ChannelSlots
@@ -83,6 +85,12 @@ class BNInception(nn.Module):
                 self._conv_bn(f"{p}_pool_proj", cin, cproj, 1)
         self.global_pool = nn.AvgPool2d(7, stride=1, padding=0, ceil_mode=True, count_include_pad=True)
         self.last_linear = nn.Linear(1024, num_classes)
+        # the Caffe weights' input: BGR, [0, 255] pixels minus (104, 117, 128), written here on [0, 1] pixels
+        self.pretrained_cfg = self.default_cfg = model_cfg(
+            source="pretrainedmodels bninception", first_conv="conv1_7x7_s2", classifier="last_linear",
+            num_classes=num_classes, input_size=(3, 224, 224), min_input_size=(3, 224, 224),
+            mean=(104 / 255, 117 / 255, 128 / 255), std=(1 / 255,) * 3, interpolation="bilinear", crop_pct=0.875,
+            input_space="BGR")
 
     def _conv_bn(self, name: str, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0) -> None:
         """Add ``name`` (Conv2d with bias, as Caffe) and ``name_bn`` (BatchNorm2d, eps 1e-5)."""
@@ -97,9 +105,6 @@ class BNInception(nn.Module):
     def _cbr(self, name: str, x: Tensor, **slot) -> Tensor:
         """relu(bn(conv(x))) of the flat modules ``name`` / ``name_bn``; ``slot``: out / out_offset."""
         return icf.conv_bn_act(x, getattr(self, name), getattr(self, f"{name}_bn"), "relu", **slot)
-
-    def _fused(self, x: Tensor) -> bool:
-        return not self.training and not icf.needs_autograd(x, self)
 
     def _block(self, x: Tensor, name: str, fused: bool) -> Tensor:
         """One Inception block (``inception_<name>_*``): its branches concatenated along channels.
@@ -148,9 +153,8 @@ class BNInception(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, 224, 224) -> the last feature map (N, 1024, 7, 7), before global pooling."""
         icf.check_network_input(x, self)
-        fused = self._fused(x)
-        if fused:
-            x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry
+        fused = runs_fused(self, x)
+        x = fused_input(self, x)
         # N x 3 x 224 x 224
         x = self._cbr("conv1_7x7_s2", x)
         # N x 64 x 112 x 112

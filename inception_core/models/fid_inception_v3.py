@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
+from inception_core.models._entry import fused_input
 from inception_core.models.inception_v3 import InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
 from inception_core.nn import BasicConv2d, ChannelSlots, MaxPool2d
 from inception_core.nn import functional as icf
@@ -137,8 +138,7 @@ class FIDInception3(nn.Module):
         names = [name for name, _ in self._stages()]
         if last not in names:
             raise ValueError(f"last: expected one of {names}, got {last!r}")
-        if not self.training and not icf.needs_autograd(x, self):
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = fused_input(self, x)
         maps = {}
         for name, layers in self._stages():
             for layer in layers:

@@ -17,6 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core import nn as icnn
+from inception_core.models._cfg import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_INCEPTION_MEAN,
+    IMAGENET_INCEPTION_STD,
+    model_cfg,
+)
+from inception_core.models._entry import fused_input
 from inception_core.models._registry import register_model
 from inception_core.nn import functional as icf
 from inception_core.nn.blocks import ChannelSlots, ConcatBlock
@@ -169,6 +177,14 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(1024, num_classes)
+        # torchvision's weights take ImageNet-normalised input through transform_input; the network itself
+        # computes on (x - 0.5) / 0.5
+        self.pretrained_cfg = self.default_cfg = model_cfg(
+            source="torchvision googlenet", first_conv="conv1.conv", classifier="fc", num_classes=num_classes,
+            input_size=(3, 224, 224), min_input_size=(3, 15, 15),
+            mean=IMAGENET_DEFAULT_MEAN if transform_input else IMAGENET_INCEPTION_MEAN,
+            std=IMAGENET_DEFAULT_STD if transform_input else IMAGENET_INCEPTION_STD,
+            interpolation="bilinear", crop_pct=224 / 256)
 
         if init_weights is None or init_weights:
             for m in self.modules():
@@ -177,9 +193,6 @@ class GoogLeNet(nn.Module):
                 elif isinstance(m, nn.BatchNorm2d):
                     nn.init.constant_(m.weight, 1)
                     nn.init.constant_(m.bias, 0)
-
-    def _fused(self, x: Tensor) -> bool:
-        return not self.training and not icf.needs_autograd(x, self)
 
     def _transform_input(self, x: Tensor) -> Tensor:
         if not self.transform_input:
@@ -191,8 +204,7 @@ class GoogLeNet(nn.Module):
 
     def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
         icf.check_network_input(x, self)
-        if self._fused(x):
-            x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry
+        x = fused_input(self, x)
         # N x 3 x 224 x 224
         x = self.conv1(x)
         # N x 64 x 112 x 112

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core import nn as icnn
+from inception_core.models._cfg import model_cfg
+from inception_core.models._entry import fused_input
 from inception_core.models._reduction import ReductionA
 from inception_core.models._registry import register_model
 from inception_core.nn import functional as icf
@@ -217,12 +219,17 @@ class InceptionResnetV1(nn.Module):
             self.last_bn = nn.BatchNorm1d(512, eps=0.001, momentum=0.1, affine=True)
             if num_classes is not None:
                 self.logits = nn.Linear(512, num_classes)
+        # facenet's fixed_image_standardization, (255 x - 127.5) / 128, on aligned face crops
+        self.pretrained_cfg = self.default_cfg = model_cfg(
+            source="facenet-pytorch InceptionResnetV1", first_conv="conv2d_1a.conv",
+            classifier="logits" if hasattr(self, "logits") else "last_linear", num_classes=num_classes,
+            input_size=(3, 160, 160) if head == "embedding" else (3, 299, 299), min_input_size=(3, 75, 75),
+            mean=(127.5 / 255,) * 3, std=(128 / 255,) * 3)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, H, W) -> the last feature map (N, 1792, h, w) (3x3 at 160, 8x8 at 299), before pooling."""
         icf.check_network_input(x, self)
-        if not self.training and not icf.needs_autograd(x, self):
-            x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry (fused path)
+        x = fused_input(self, x)
         # N x 3 x 160 x 160
         x = self.conv2d_1a(x)
         # N x 32 x 79 x 79

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-import torch
 from torch import Tensor, nn
 
+from inception_core.models._cfg import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, model_cfg
+from inception_core.models._entry import fused_input
 from inception_core.models._reduction import ReductionA
 from inception_core.models._registry import register_model
-from inception_core.models.inception_v4 import GlobalAvgPool2d
 from inception_core.nn import (
     AvgPool2d,
     BasicConv2d,
     Branch,
     ChannelSlots,
     ConcatBlock,
+    GlobalAvgPool2d,
     MaxPool2d,
     ReductionBlock,
     ScaledResidualBlock,
@@ -246,6 +247,10 @@ class InceptionResnetV2(nn.Module):
         self.global_pool = GlobalAvgPool2d()
         self.head_drop = nn.Dropout(drop_rate)
         self.classif = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.pretrained_cfg = self.default_cfg = model_cfg(
+            source="timm inception_resnet_v2", first_conv="conv2d_1a.conv", classifier="classif",
+            num_classes=num_classes, input_size=(in_chans, 299, 299), min_input_size=(in_chans, 75, 75),
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975)
         # weights: torch's default initialisation of Conv2d / BatchNorm2d / Linear, as timm's InceptionResnetV2
 
     def get_classifier(self) -> nn.Module:
@@ -260,8 +265,7 @@ class InceptionResnetV2(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """N x in_chans x H x W -> N x 1536 x H/32 x W/32 (8 x 8 at 299), the last feature map."""
         icf.check_network_input(x, self)
-        if not self.training and not icf.needs_autograd(x, self):
-            x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry of the fused path
+        x = fused_input(self, x)
         # N x 3 x 299 x 299
         x = self.conv2d_1a(x)
         # N x 32 x 149 x 149

@@ -18,6 +18,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from inception_core.models._cfg import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_INCEPTION_MEAN,
+    IMAGENET_INCEPTION_STD,
+    model_cfg,
+)
+from inception_core.models._entry import fused_input
 from inception_core.models._registry import register_model
 from inception_core.nn import BasicConv2d, ChannelSlots, ConcatBlock, MaxPool2d, ReductionBlock
 from inception_core.nn import functional as icf
@@ -36,10 +44,8 @@ __all__ = [
 
 # torchvision's _transform_input: ImageNet-normalised input -> (x - 0.5) / 0.5 per channel, as
 # x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5 (its exact constants and operation order).
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-_TRANSFORM_SCALE = tuple(s / 0.5 for s in _IMAGENET_STD)
-_TRANSFORM_SHIFT = tuple((m - 0.5) / 0.5 for m in _IMAGENET_MEAN)
+_TRANSFORM_SCALE = tuple(s / 0.5 for s in IMAGENET_DEFAULT_STD)
+_TRANSFORM_SHIFT = tuple((m - 0.5) / 0.5 for m in IMAGENET_DEFAULT_MEAN)
 
 _outputs_type: type | None = None
 
@@ -340,6 +346,16 @@ class Inception3(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(self.num_features, num_classes)
+        # torchvision's weights take ImageNet-normalised input through transform_input (bilinear, 342 -> 299);
+        # timm's take (x - 0.5) / 0.5 directly (bicubic, crop 0.875)
+        self.pretrained_cfg = self.default_cfg = model_cfg(
+            source="torchvision inception_v3" if transform_input else "timm inception_v3",
+            first_conv="Conv2d_1a_3x3.conv", classifier="fc", num_classes=num_classes,
+            input_size=(in_chans, 299, 299), min_input_size=(in_chans, 75, 75),
+            mean=IMAGENET_DEFAULT_MEAN if transform_input else IMAGENET_INCEPTION_MEAN,
+            std=IMAGENET_DEFAULT_STD if transform_input else IMAGENET_INCEPTION_STD,
+            interpolation="bilinear" if transform_input else "bicubic",
+            crop_pct=299 / 342 if transform_input else 0.875)
         if init_weights:
             self._init_weights()
 
@@ -354,15 +370,11 @@ class Inception3(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
-    def _fused(self, x: Tensor) -> bool:
-        return not self.training and not icf.needs_autograd(x, self)
-
     def _prepare_input(self, x: Tensor) -> Tensor:
         """Entry of the network: channels_last once on the fused path, then ``transform_input``
         (torchvision's per-channel formula, broadcast instead of sliced and concatenated)."""
         icf.check_network_input(x, self)
-        if self._fused(x):
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = fused_input(self, x)
         if self.transform_input:
             scale = torch.tensor(_TRANSFORM_SCALE, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
             shift = torch.tensor(_TRANSFORM_SHIFT, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inception_core.models._cfg import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, model_cfg
+from inception_core.models._entry import fused_input
 from inception_core.models._reduction import ReductionA as _ReductionA
 from inception_core.models._registry import register_model
-from inception_core.nn import AvgPool2d, BasicConv2d, Branch, ChannelSlots, ConcatBlock, MaxPool2d, ReductionBlock
+from inception_core.nn import (
+    AvgPool2d,
+    BasicConv2d,
+    Branch,
+    ChannelSlots,
+    ConcatBlock,
+    GlobalAvgPool2d,
+    MaxPool2d,
+    ReductionBlock,
+)
 from inception_core.nn import functional as icf
 
 __all__ = [
-    "GlobalAvgPool2d",
     "InceptionA",
     "InceptionB",
     "InceptionC",
@@ -34,17 +42,6 @@ __all__ = [
     "inception_v4",
 ]
 
-
-
-class GlobalAvgPool2d(nn.Module):
-    """Global average pooling then flatten: (N, C, H, W) -> (N, C); timm's ``SelectAdaptivePool2d('avg',
-    flatten=True)`` without parameters, so the head's keys are unchanged."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
-
-    def extra_repr(self) -> str:
-        return "pool_type=avg, flatten=True"
 
 
 def _avg_pool() -> AvgPool2d:
@@ -294,6 +291,10 @@ class InceptionV4(nn.Module):
         self.global_pool = GlobalAvgPool2d()
         self.head_drop = nn.Dropout(drop_rate)
         self.last_linear = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.pretrained_cfg = self.default_cfg = model_cfg(
+            source="timm inception_v4", first_conv="features.0.conv", classifier="last_linear",
+            num_classes=num_classes, input_size=(in_chans, 299, 299), min_input_size=(in_chans, 75, 75),
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875)
         # weights: torch's default initialisation of Conv2d / BatchNorm2d / Linear, as timm's InceptionV4
 
     def get_classifier(self) -> nn.Module:
@@ -309,8 +310,7 @@ class InceptionV4(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """N x in_chans x H x W -> N x 1536 x H/32 x W/32 (8 x 8 at 299), the last feature map."""
         icf.check_network_input(x, self)
-        if not self.training and not icf.needs_autograd(x, self):
-            x = x.contiguous(memory_format=torch.channels_last)  # once, at the entry of the fused path
+        x = fused_input(self, x)
         # N x 3 x 299 x 299
         x = icf.dense(self.features(x))  # the last block's fused output is a view behind its scratch channels
         # N x 1536 x 8 x 8

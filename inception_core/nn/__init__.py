@@ -20,7 +20,7 @@ from inception_core.nn import functional
 from inception_core.nn.blocks import Branch, ChannelSlots, ConcatBlock, ReductionBlock, ScaledResidualBlock
 from inception_core.nn.conv import BasicConv2d
 from inception_core.nn.functional import freeze_folding
-from inception_core.nn.pooling import AvgPool2d, MaxPool2d
+from inception_core.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
 _OURS = [
     "AvgPool2d",
@@ -28,6 +28,7 @@ _OURS = [
     "Branch",
     "ChannelSlots",
     "ConcatBlock",
+    "GlobalAvgPool2d",
     "MaxPool2d",
     "ReductionBlock",
     "ScaledResidualBlock",
@@ -50,6 +51,7 @@ __all__ = [  # our names first, then torch.nn's
     "Branch",
     "ChannelSlots",
     "ConcatBlock",
+    "GlobalAvgPool2d",
     "MaxPool2d",
     "ReductionBlock",
     "ScaledResidualBlock",

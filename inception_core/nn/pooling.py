@@ -1,12 +1,14 @@
-"""Pooling layers: torch.nn's MaxPool2d / AvgPool2d running the fused ops, able to write a channel slice."""
+"""Pooling layers: torch.nn's MaxPool2d / AvgPool2d running the fused ops, able to write a channel slice;
+the global average pool of the networks' heads."""
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core.nn import functional as icf
 
-__all__ = ["AvgPool2d", "MaxPool2d"]
+__all__ = ["AvgPool2d", "GlobalAvgPool2d", "MaxPool2d"]
 
 
 class MaxPool2d(nn.MaxPool2d):
@@ -37,3 +39,14 @@ class AvgPool2d(nn.AvgPool2d):
     def forward(self, x: Tensor, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
         return icf.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                               self.count_include_pad, out=out, out_offset=out_offset)
+
+
+class GlobalAvgPool2d(nn.Module):
+    """Global average pooling then flatten: (N, C, H, W) -> (N, C), in the input's dtype; timm's
+    ``SelectAdaptivePool2d('avg', flatten=True)`` without parameters, so the head's keys are unchanged."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+    def extra_repr(self) -> str:
+        return "pool_type=avg, flatten=True"
