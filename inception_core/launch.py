@@ -297,7 +297,15 @@ def _choose(kernel, spec, autotuner, grid, args, meta, problem, named, device, p
 def launch_fixed(kernel: str, fn, grid: tuple, args: Sequence[Any], meta: dict[str, Any], device: torch.device,
                  *, num_warps: int = 4, num_stages: int | None = None, explicit: bool = False) -> None:
     """Launch a kernel with one fixed config (its tiles in ``meta``), counting it like the others;
-    ``explicit``: the caller chose the tiles (a test's ``config=``)."""
+    ``explicit``: the caller chose the tiles (a test's ``config=``). A GPU plan made under the interpreter
+    records the GPU tiles (``kernels.configs.fixed_gpu_tiles``), not the interpreter's (the grid stays
+    the caller's)."""
+    if _RECORDING and _RECORDING[-1][1] and not explicit:
+        from inception_core.kernels import INTERPRETED
+        from inception_core.kernels.configs import fixed_gpu_tiles
+
+        if INTERPRETED:
+            meta = {**meta, **fixed_gpu_tiles(kernel)}
     stats = _stats(kernel) if not _RECORDING else _ac.AutotuneStats()
     stats.launches += 1
     if explicit:

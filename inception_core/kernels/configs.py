@@ -7,6 +7,10 @@ numpy: few big tiles are fastest, and autotuning there would run every config on
 kernel gets exactly one there. Every GPU config must compile for sm_80 and sm_90 (tests/kernels), with
 tensor-core instructions for the GEMM kernels.
 
+Fixed-tile kernels (no autotune: the BatchNorm partial-sum layouts depend on the tiles) keep their tile
+constants in their own modules; ``fixed_gpu_tiles(kernel)`` gives the ones a GPU launch uses, for plans
+made under the interpreter.
+
 Fit rules say whether a config is worth trying for a problem; the ``prune_*`` functions are the
 autotuners' ``early_config_prune`` hooks over them (the smallest config when none fits).
 """
@@ -17,7 +21,7 @@ from . import INTERPRETED
 
 __all__ = ["CONFIGS", "GPU_CONFIGS", "INTERPRETER_CONFIGS", "SMEM_LIMIT_BYTES", "conv_fwd_fits", "gemm_config",
            "gemm_fits", "pool_config", "pool2d_fwd_fits", "prune_conv_bwd_dw", "prune_conv_bwd_dx",
-           "prune_conv_fwd", "prune_pool2d_fwd", "smallest_gemm_config"]
+           "prune_conv_fwd", "prune_pool2d_fwd", "smallest_gemm_config", "fixed_gpu_tiles"]
 
 # Shared-memory budget a config may use per pipeline stage set (bytes); sm_80 allows 163 KiB.
 SMEM_LIMIT_BYTES = 160 * 1024
@@ -145,3 +149,19 @@ def prune_pool2d_fwd(configs, named_args, **kwargs):
     a = {**named_args, **kwargs}
     kept = [c for c in configs if pool2d_fwd_fits(c, C=a["C"], P=a["N"] * a["OH"] * a["OW"])]
     return kept or [min(configs, key=lambda c: c.kwargs["BLOCK_C"])]
+
+
+def fixed_gpu_tiles(kernel: str) -> dict[str, int]:
+    """The tile constexprs fixed-tile ``kernel`` (a ``launch_fixed`` name) is launched with on a GPU."""
+    from . import batch_norm, conv_bwd, pool2d_bwd
+
+    g = batch_norm.GPU_BLOCKS
+    finalize = dict(BLOCK_T=g["FINALIZE_BLOCK_T"], BLOCK_C=g["FINALIZE_BLOCK_C"])
+    apply = dict(BLOCK_P=g["APPLY_BLOCK_P"], BLOCK_C=g["APPLY_BLOCK_C"])
+    pool = dict(BLOCK_P=pool2d_bwd.GPU_BLOCK_P, BLOCK_C=pool2d_bwd.GPU_BLOCK_C)
+    tiles = {"bn_stats_finalize": finalize, "bn_bwd_finalize": finalize, "affine_act": apply, "bn_bwd_apply": apply,
+             "bn_bwd_reduce": dict(BLOCK_P=g["REDUCE_BLOCK_P"], BLOCK_C=g["REDUCE_BLOCK_C"]),
+             "sum_splits": dict(BLOCK=conv_bwd.GPU_SUM_BLOCK), "max_pool2d_argmax": pool, "pool2d_bwd": pool}
+    if kernel not in tiles:
+        raise KeyError(f"fixed_gpu_tiles: unknown fixed-tile kernel {kernel!r} (known: {sorted(tiles)})")
+    return dict(tiles[kernel])
