@@ -51,7 +51,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         parser.error(f"--batch-size: expected >= 1, got {args.batch_size}")
     device = _parse_device(args.device, parser)
     failed = run_check(device, dtypes=dtypes, models=tuple(models), op_kinds=tuple(ops),
-                       batch=args.batch_size, reduce=True if args.reduced else None, verbose=not args.quiet,
+                       batch=args.batch_size, reduce=True if args.reduced else None, verbose=args.verbose,
                        json_path=args.json)
     return 1 if failed else 0
 
@@ -336,10 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
     check.add_argument("--dtypes", default="fp32,fp16,bf16", help="comma list of fp32, fp16, bf16")
     check.add_argument("--models", default="", help="comma list of networks (default: all six)")
-    check.add_argument("--ops", default="conv,pool", help="comma list of conv, pool")
+    check.add_argument("--ops", default="conv,conv_train,pool,conv_backward,conv_train_backward,pool_backward",
+                       help="comma list of conv, conv_train, pool, conv_backward, conv_train_backward, "
+                            "pool_backward (default: all)")
     check.add_argument("--batch-size", type=int, default=None, help="default 2 (reduced sizes) or 4 (native)")
     check.add_argument("--reduced", action="store_true", help="reduced spatial sizes on a GPU too")
-    check.add_argument("--quiet", action="store_true", help="print failing rows and the summary only")
+    check.add_argument("--verbose", action="store_true",
+                       help="print every row (default: the summary per op, backend and dtype, and failing rows)")
     check.add_argument("--json", help="also write the rows to this JSON file")
     check.set_defaults(func=_cmd_check, parser=check)
     info = sub.add_parser("info", help="versions, devices and the backend each would use")
