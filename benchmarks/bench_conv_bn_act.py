@@ -1,4 +1,5 @@
-"""conv_bn_act on layers of the real networks, forward (the fused ops are forward-only for now).
+"""conv_bn_act on layers of the real networks, forward with folded BN (inference). The op's backward and
+the training op (conv_bn_act_train) are timed per network, in the training step of benchmarks/bench_models.py.
 
 Providers:
     triton    inception_core's Triton kernel (on a CPU through the interpreter, tiny shapes)
