@@ -174,7 +174,7 @@ def stage_b(out: Path, dry: bool, deadline: float) -> int:
     result["logits"] = _logits_rows(dry, deadline - 0.6 * max(0.0, deadline - time.time()))
     _write_json(path, result)
     left = deadline - time.time()
-    rc_check = _run(_py("-m", "inception_core", "check", "--quiet", "--json", str(check_json), *check),
+    rc_check = _run(_py("-m", "inception_core", "check", "--json", str(check_json), *check),
                     timeout=max(5.0, 0.55 * left))
     rows = json.loads(check_json.read_text()) if check_json.exists() else []
     rows = rows.get("rows", rows) if isinstance(rows, dict) else rows

@@ -120,7 +120,7 @@ for s in $STAGES; do
                   --junitxml="$OUT/tests_cuda.xml" ;;
         sanitizer) stage sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 "$PY" tools/cuda_backend_forward.py \
                        --models inception_v3,inception_resnet_v2 --dtypes fp32,bf16 ;;
-        check) stage check "$PY" -m inception_core check --quiet --json "$OUT/check.json" ;;
+        check) stage check "$PY" -m inception_core check --json "$OUT/check.json" ;;
         ops) stage ops "$PY" -m pytest benchmarks/bench_conv_bn_act.py benchmarks/bench_pool2d.py -q \
                  -p no:cacheprovider --benchmark-only --benchmark-json="$OUT/bench_ops.json" \
                  --bench-dtypes "$OP_DTYPES" --bench-compile-mode "$COMPILE_MODE" ;;
