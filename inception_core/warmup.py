@@ -21,39 +21,16 @@ from typing import Any
 
 __all__ = ["add_warmup_arguments", "compile_all", "compile_requests", "main_warmup"]
 
-_TYPES = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16", "torch.float64": "fp64",
-          "torch.int8": "i8", "torch.int32": "i32", "torch.int64": "i64", "torch.uint8": "u8", "torch.bool": "i1"}
-
 
 def compile_requests(records, arch: int) -> list[dict[str, Any]]:
     """One compile request per distinct variant of ``records`` (``LaunchRecord`` s)."""
-    from inception_core.aot import as_jit_function
-    from inception_core.launch import TensorSpec
+    from inception_core.aot import as_jit_function, launch_signature
     from inception_core.plan import distinct_variants
 
     out = []
     for rec in distinct_variants(records):
         fn = as_jit_function(rec.fn)
-        runtime = [n for n in fn.arg_names if n not in rec.constexprs]
-        signature, constexprs, aligned = {}, dict(rec.constexprs), []
-        for name, value in zip(runtime, rec.args, strict=True):
-            if isinstance(value, TensorSpec):
-                signature[name] = "*" + _TYPES[str(value.dtype)]
-                if value.aligned:
-                    aligned.append(name)
-            elif isinstance(value, bool):
-                signature[name] = "u1"
-            elif isinstance(value, int):
-                if value == 1:
-                    constexprs[name] = 1
-                else:
-                    signature[name] = "i32" if -2**31 <= value < 2**31 else "i64"
-                    if value % 16 == 0:
-                        aligned.append(name)
-            elif isinstance(value, float):
-                signature[name] = "fp32"
-            else:
-                raise TypeError(f"{rec.kernel}: argument {name} of type {type(value).__name__} has no Triton type")
+        signature, constexprs, aligned = launch_signature(fn, rec.args, rec.constexprs)
         out.append({"kernel": rec.kernel, "module": fn.fn.__module__, "qualname": fn.fn.__qualname__,
                     "signature": signature, "constexprs": constexprs, "aligned": aligned, "arch": arch,
                     "num_warps": rec.num_warps, "num_stages": rec.num_stages if rec.num_stages is not None else 3})
@@ -83,7 +60,7 @@ def _compile_one(request: dict[str, Any]) -> tuple[str, float, str | None, bool]
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from inception_core.aot import _full_signature, as_jit_function
+    from inception_core.aot import as_jit_function, full_signature
 
     kernel = request["kernel"]
     fn = importlib.import_module(request["module"])
@@ -94,7 +71,7 @@ def _compile_one(request: dict[str, Any]) -> tuple[str, float, str | None, bool]
     start = time.perf_counter()
     try:
         fn = as_jit_function(fn)
-        sig = _full_signature(fn, request["signature"], request["constexprs"])
+        sig = full_signature(fn, request["signature"], request["constexprs"])
         attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in request["aligned"]}
         src = ASTSource(fn=fn, signature=sig, constexprs=dict(request["constexprs"]), attrs=attrs)
         compiled = triton.compile(src, target=GPUTarget("cuda", request["arch"], 32),

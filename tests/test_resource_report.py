@@ -4,7 +4,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from inception_core import aot
+from inception_core import aot, aot_variants
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "resource_report.py"
 
@@ -29,7 +29,7 @@ def test_occupancy_from_registers_shared_memory_and_warps():
 
 def test_report_of_one_config(tmp_path):
     tool = _load_tool()
-    variant = next(v for v in aot.all_variants(full=False) if v.kernel == "conv_bn_act" and v.num_warps == 4
+    variant = next(v for v in aot_variants.conv_bn_act_variants(full=False) if v.num_warps == 4
                    and v.tags["dtype"] == "bf16")
     rows = tool.compile_rows([variant], (90,))
     assert len(rows) == 1
@@ -54,7 +54,7 @@ def test_report_of_one_config(tmp_path):
 
 def test_a_failed_compilation_is_a_row_not_a_crash(tmp_path):
     tool = _load_tool()
-    variant = aot.all_variants(full=False)[0]
+    variant = next(aot_variants.conv_bn_act_variants(full=False))
     broken = aot.KernelVariant(kernel=variant.kernel, label="broken", fn=variant.fn, signature={},
                                constexprs={}, num_warps=4, num_stages=1, tags={"config": "none"})
     rows = tool.compile_rows([broken], (90,))

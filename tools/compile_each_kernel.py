@@ -1,9 +1,10 @@
 """Compile one variant of every Triton kernel for a GPU target with the triton that is importable (no GPU
 needed): the check that the kernels build under the oldest supported triton.
 
-Each kernel's first unit of ``inception_core.aot.all_variants(full=False)`` goes through ``triton.compile``
-(``ASTSource`` + ``GPUTarget``) only, none of the resource analysis of ``inception_core.aot``, whose
-helpers may use newer triton APIs. CI runs it under triton 3.6 installed into a separate folder:
+Each kernel's first unit of ``inception_core.aot_variants.all_variants(full=False)`` goes through
+``triton.compile`` (``ASTSource`` + ``GPUTarget``) only, none of the resource analysis of
+``inception_core.aot``, whose helpers may use newer triton APIs. CI runs it under triton 3.6 installed
+into a separate folder:
 
     pip install --no-deps --target /tmp/triton36 triton==3.6.0
     PYTHONPATH=/tmp/triton36 python tools/compile_each_kernel.py --arch 90
@@ -29,10 +30,10 @@ def main(argv=None) -> int:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from inception_core import aot
+    from inception_core import aot, aot_variants
 
     firsts = {}
-    for v in aot.all_variants(full=False):
+    for v in aot_variants.all_variants(full=False):
         firsts.setdefault(aot.as_jit_function(v.fn).__name__, v)
     failed = 0
     print(f"triton {triton.__version__} ({triton.__file__}), sm_{a.arch}: {len(firsts)} kernels", flush=True)
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
         fn = aot.as_jit_function(v.fn)
         start = time.perf_counter()
         try:
-            sig = aot._full_signature(fn, v.signature, v.constexprs)
+            sig = aot.full_signature(fn, v.signature, v.constexprs)
             attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in v.aligned}
             compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=dict(v.constexprs), attrs=attrs),
                                       target=GPUTarget("cuda", a.arch, 32),

@@ -1,12 +1,13 @@
 """Resource report of every Triton kernel config compiled for sm_90 and sm_80, no GPU needed.
 
-Compiles each variant of ``inception_core.aot.all_variants()`` (every GPU autotune config of every
+Compiles each variant of ``inception_core.aot_variants.all_variants()`` (every GPU autotune config of every
 kernel x fp32 / fp16 / bf16 x geometry classes) with ``triton.compile`` for an explicit target and
 writes, per kernel, config and arch: registers per thread, spill bytes (ptxas -v), shared memory, the
 tensor-core instructions (wgmma / mma.sync) and the occupancy those resources allow (an estimate from
 the per-SM limits, not a measurement).
 
-Usage: python tools/resource_report.py [--out benchmarks/results] [--full] [--arch 90 80] [--jobs N]
+Usage: python tools/resource_report.py [--out benchmarks/results] [--full] [--rejected] [--arch 90 80] [--jobs N]
+(the one report entry point; ``--rejected`` adds the conv units the fit rule prunes, marked "(pruned)").
 Writes OUT/sm90_resources.md and OUT/sm90_resources.json.
 """
 
@@ -22,7 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from inception_core import aot
+from inception_core import aot, aot_variants
 
 # Per-SM limits of sm_80 (A100) and sm_90 (H100): 64K 32-bit registers, 64 resident warps, 32 resident
 # blocks; registers are allocated per warp in units of 256; CUDA reserves 1 KiB of shared memory per block.
@@ -66,6 +67,7 @@ def row_for(variant: aot.KernelVariant, info: aot.CompiledInfo) -> dict:
         "tensor_core_instructions": list(info.mma_instrs),
         **occupancy(info.num_regs, info.num_warps, info.shared, info.arch),
         "compile_s": round(info.compile_s, 2),
+        "pruned": not variant.tags.get("fits", True),
         "error": None,
     }
 
@@ -91,11 +93,11 @@ def compile_rows(variants: list[aot.KernelVariant], archs: tuple[int, ...]) -> l
 _JOBS: dict[tuple, list] = {}
 
 
-def _compile_job(full: bool, archs: tuple[int, ...], index: int) -> dict:
+def _compile_job(full: bool, rejected: bool, archs: tuple[int, ...], index: int) -> dict:
     # Kernels do not pickle: each worker rebuilds the (deterministic) job list once.
-    key = (full, archs)
+    key = (full, rejected, archs)
     if key not in _JOBS:
-        _JOBS[key] = [(v, a) for v in aot.all_variants(full) for a in archs]
+        _JOBS[key] = [(v, a) for v in aot_variants.all_variants(full, include_rejected=rejected) for a in archs]
     variant, arch = _JOBS[key][index]
     return compile_rows([variant], (arch,))[0]
 
@@ -143,7 +145,7 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
                 f"| {r['kernel']} | {r['config']} | {r['dtype']} | {r['geometry']} | {r['regs_per_thread']} | "
                 f"{r['spill_store_bytes']}/{r['spill_load_bytes']} | {r['shared_bytes']} | {_yes(r['wgmma'])} | "
                 f"{_yes(r['mma_sync'])} | {r['blocks_per_sm']} | {r['warps_per_sm']} | {r['limited_by']} | "
-                f"{r['variant']} |")
+                f"{r['variant']}{' (pruned)' if r.get('pruned') else ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -173,15 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
     parser.add_argument("--full", action="store_true",
                         help="every geometry x residual per config (default: the CI set, every config and dtype)")
+    parser.add_argument("--rejected", action="store_true",
+                        help="also the conv configs its fit rule prunes (what they would compile to)")
     parser.add_argument("--arch", type=int, nargs="+", default=[90, 80], choices=list(aot.ARCHS))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     archs = tuple(args.arch)
-    n = len(aot.all_variants(args.full)) * len(archs)
+    n = len(aot_variants.all_variants(args.full, include_rejected=args.rejected)) * len(archs)
     command = "python tools/resource_report.py " + " ".join(sys.argv[1:] if argv is None else argv)
     meta = run_metadata(command.strip())  # the commit of the sources compiled, taken before compiling
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        rows = list(pool.map(_compile_job, [args.full] * n, [archs] * n, range(n)))
+        rows = list(pool.map(_compile_job, [args.full] * n, [args.rejected] * n, [archs] * n, range(n)))
     md, js = write_report(rows, args.out, meta)
     failed = sum(1 for r in rows if r["error"])
     print(f"{len(rows)} compilations ({failed} failed) -> {md}, {js}")

@@ -13,7 +13,7 @@ import triton.language as tl
 from . import INTERPRETED
 from ._common import acc_dtype, pixel_coords, pixel_offset
 
-# Tile sizes on a GPU (what inception_core.aot compiles) and under the interpreter (few big programs).
+# Tile sizes on a GPU (kernels.configs.fixed_gpu_tiles) and under the interpreter (few big programs).
 GPU_BLOCKS = dict(REDUCE_BLOCK_P=64, REDUCE_BLOCK_C=64, APPLY_BLOCK_P=64, APPLY_BLOCK_C=64, FINALIZE_BLOCK_T=32,
                   FINALIZE_BLOCK_C=32)
 INTERPRETER_BLOCKS = dict(REDUCE_BLOCK_P=128, REDUCE_BLOCK_C=128, APPLY_BLOCK_P=128, APPLY_BLOCK_C=128,

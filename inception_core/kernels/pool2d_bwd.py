@@ -12,7 +12,7 @@ import triton.language as tl
 from . import INTERPRETED
 from ._common import acc_dtype, avg_pool_divisor, pixel_coords, pixel_offset
 
-GPU_BLOCK_P, GPU_BLOCK_C = 32, 128  # what inception_core.aot compiles
+GPU_BLOCK_P, GPU_BLOCK_C = 32, 128  # what a GPU launches (kernels.configs.fixed_gpu_tiles)
 BLOCK_P = 64 if INTERPRETED else GPU_BLOCK_P
 BLOCK_C = 256 if INTERPRETED else GPU_BLOCK_C
 

@@ -4,20 +4,20 @@
 the interpreter the compilation happens in a non-interpreted worker process). Each unit is what the
 launcher would produce at run time (channels_last, C and K multiples of 16, plus int64 and NCHW /
 unaligned extras); the CI set gives each config its 1x1 and one spatial geometry class
-(``python -m inception_core.aot --full`` compiles every geometry x residual and prints the table).
+(``python tools/resource_report.py --full`` compiles every geometry x residual and writes the table).
 
 Checked: a cubin is produced; dynamic shared memory within the per-block limit of the chip; fp16 /
 bf16 and TF32 dots run on tensor cores of the right operand type (mma.sync on sm_80; wgmma on sm_90 for
 configs of at least one warpgroup, mma.sync below), IEEE fp32 never does. Spills are recorded (junit
-properties and the aot report) and fail only for fp16 / bf16 on sm_90: no shipped config may spill there
-(``tools/resource_report.py --full`` checks every geometry; benchmarks/results/sm90_resources.md).
+properties and the resource report) and fail only for fp16 / bf16 on sm_90: no shipped config may spill
+there (``tools/resource_report.py --full`` checks every geometry; benchmarks/results/sm90_resources.md).
 """
 
 import pytest
 
-from inception_core import aot
+from inception_core import aot, aot_variants
 
-VARIANTS = aot.all_variants(full=False)
+VARIANTS = aot_variants.all_variants(full=False)
 # Operand type of the tensor-core instruction, per dtype (fp32 dots run as TF32 when allowed).
 _MMA_OPERAND = {"fp16": "f16", "bf16": "bf16", "fp32": "tf32"}
 
@@ -67,7 +67,7 @@ def test_variants_cover_configs_dtypes_and_geometries():
     assert len(labels) == len(conv), "duplicate variant labels"
     for dtype in ("fp32", "fp16", "bf16"):
         of_dtype = [v for v in conv if v.tags["dtype"] == dtype]
-        assert {v.tags["geometry"] for v in of_dtype} == set(aot.CONV_GEOMETRIES)
+        assert {v.tags["geometry"] for v in of_dtype} == set(aot_variants.CONV_GEOMETRIES)
         assert {v.tags["residual"] for v in of_dtype} == {False, True}
         assert any(v.tags["int64"] for v in of_dtype)
         assert any(v.tags["layout"] == "nchw" for v in of_dtype)
@@ -75,7 +75,7 @@ def test_variants_cover_configs_dtypes_and_geometries():
         for config in configs.GPU_CONFIGS["conv_bn_act_fwd"]:
             fits = configs.conv_fwd_fits(config, M=10**6, C=1024, K=1024, R=1, S=1,
                                          elem_size=4 if dtype == "fp32" else 2)
-            assert (aot.config_label(config) in compiled_configs) == fits
+            assert (aot_variants.config_label(config) in compiled_configs) == fits
     assert any(v.tags["precision"] == "ieee" and v.tags["dtype"] == "fp32" for v in conv)
     # 8-warp configs only on 1x1 (conv_fwd_fits), which is what the launcher can pick.
     assert all(v.tags["geometry"] == "1x1" for v in conv if v.num_warps > 4)
@@ -94,6 +94,31 @@ def test_configs_that_spilled_on_sm90_are_not_shipped_there():
     (dx,) = [c for c in configs.GPU_CONFIGS["conv_bwd_dx"] if c.kwargs["BLOCK_M"] == 32]
     assert dx.kwargs["BLOCK_K"] == 32  # 32x64x64 with 2 warps: 128 registers, 4 bytes of spills (bf16 3x3s2)
     for geometry in ("3x3s2", "1x7"):  # (with 4 warps instead, 1x7 spilled 8 bytes)
-        unit = next(v for v in aot.training_variants(full=True)
+        unit = next(v for v in aot_variants.training_variants(full=True)
                     if v.label.startswith("conv_bwd_dx/32x64x32-w2s4") and f"/bf16/{geometry}" in v.label)
         assert aot.compile_variant(unit, 90).spills == 0
+
+
+def test_fixed_tile_units_carry_the_launchers_real_arguments():
+    """The fixed-tile units come from recorded launches, not restated by hand: the wgrad sum writes the
+    (K, C, R, S) contiguous weight gradient (unit stride S), the average-pool backward reads no int8
+    window index (its idx argument is a placeholder of dy's dtype), and the tiles are the GPU's."""
+    from inception_core.kernels.configs import fixed_gpu_tiles
+
+    units = {v.label: v for v in VARIANTS if v.tags.get("config") == "fixed"}
+    sums = units["conv_bwd_sum/fixed/bf16/splits"]
+    assert sums.constexprs["stride_dws"] == 1 and sums.signature["stride_dwc"] == "i32"
+    assert sums.signature["SPLITS"] == "i32"  # a problem large enough to split the wgrad reduction
+    assert units["pool2d_bwd/fixed/bf16/avg3x3p1"].signature["idx_ptr"] == "*bf16"
+    assert units["pool2d_bwd/fixed/bf16/max3x3s2"].signature["idx_ptr"] == "*i8"
+    assert {k: units["batch_norm/fixed/bf16/bwd_reduce"].constexprs[k] for k in ("BLOCK_P", "BLOCK_C")} == \
+        fixed_gpu_tiles("bn_bwd_reduce")
+    assert {"batch_norm/fixed/fp32/stats_finalize", "batch_norm/fixed/fp32/bwd_finalize",
+            "batch_norm/fixed/bf16/affine_act", "batch_norm/fixed/bf16/bwd_apply",
+            "pool2d_bwd/fixed/bf16/argmax"} <= set(units)
+
+
+def test_rejected_conv_units_are_marked():
+    units = aot_variants.all_variants(full=False, include_rejected=True)
+    assert any(not v.tags["fits"] for v in units if v.kernel == "conv_bn_act")
+    assert all(v.tags.get("fits", True) for v in VARIANTS)

@@ -1,0 +1,379 @@
+"""The catalogue of compilation units CI compiles for sm_80 / sm_90 (``inception_core.aot`` compiles them).
+
+Every GPU config of every kernel with a config list (``kernels/configs.py``) x fp32 / fp16 / bf16 x the
+geometry classes it can be chosen for, plus the fixed-tile kernels. A kernel file contributes a
+``*_variants(full)`` generator here, listed in ``VARIANT_SOURCES``; ``all_variants()`` gathers them.
+``full=False`` is the CI set (each config on fewer geometry classes and dtypes), ``full=True`` every
+combination (``tools/resource_report.py --full``).
+
+The fixed-tile kernels' units (BatchNorm statistics and backward, pooling backward, the wgrad split sum)
+come from the launchers themselves: a small training conv and the two pooling backwards are run under
+``launch.recording(gpu=True)`` and each recorded launch becomes a unit (``aot.launch_signature``), so
+their signatures are the ones the launchers really pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from inception_core.aot import KernelVariant, as_jit_function, launch_signature
+
+__all__ = ["CONV_GEOMETRIES", "VARIANT_SOURCES", "all_variants", "config_label", "conv_bn_act_variants",
+           "fixed_tile_variants", "pool2d_variants", "training_variants"]
+
+# Representative problem used to prune configs per geometry class: a 17x17x768 stage at batch 32, big
+# enough that only shared memory and warp count (not tile-vs-problem size) decide (conv_fwd_fits).
+_PRUNE_M, _PRUNE_C, _PRUNE_K = 32 * 17 * 17, 768, 768
+
+_DTYPES = {"fp32": 4, "fp16": 2, "bf16": 2}
+
+
+def config_label(config) -> str:
+    """A config as "<BLOCK_* joined by x>-w<warps>s<stages>", e.g. "128x64x32-w4s4"."""
+    kw = config.kwargs
+    tile = "x".join(str(kw[k]) for k in kw if k.startswith("BLOCK_"))
+    return f"{tile}-w{config.num_warps}s{config.num_stages}"
+
+
+# kernel geometry class -> (R, S, (STRIDE_H, STRIDE_W), (PAD_H, PAD_W))
+CONV_GEOMETRIES = {
+    "1x1": (1, 1, (1, 1), (0, 0)),
+    "3x3s2": (3, 3, (2, 2), (0, 0)),   # stride-2 'valid' reductions
+    "1x7": (1, 7, (1, 1), (0, 3)),     # factorized 7x7, 17x17 stages
+    "7x1": (7, 1, (1, 1), (3, 0)),
+}
+_CONV_TENSORS = {"x": "nchw", "w": "kcrs", "r": "nchw", "y": "nchw"}
+
+
+def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, precision: str, int64: bool,
+                  layout: str, fits: bool) -> KernelVariant:
+    """The compilation unit the launcher would produce for these choices.
+
+    layout "nhwc": channels_last tensors, C and K multiples of 16 (every Inception layer but the RGB
+    stem): channel strides are 1 (constexpr), the other strides, C, K and the pointers are aligned.
+    layout "nchw": the stem as torch hands it over: contiguous NCHW x (and residual) and KCRS weight with
+    C = 3, so their width strides are 1 and nothing else of theirs is aligned; y is channels_last as the
+    op allocates it, K a multiple of 16.
+    """
+    r, s, stride, pad = CONV_GEOMETRIES[geometry]
+    ptr = "*" + dtype
+    signature = {"x_ptr": ptr, "w_ptr": ptr, "scale_ptr": "*fp32", "shift_ptr": "*fp32", "res_ptr": ptr,
+                 "y_ptr": ptr, "stat_sum_ptr": "*fp32", "stat_m2_ptr": "*fp32", "res_scale": "fp32"}
+    signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
+    constexprs: dict[str, Any] = {}
+    aligned = ["x_ptr", "w_ptr", "scale_ptr", "shift_ptr", "res_ptr", "y_ptr", "K"]
+    for t, dims in _CONV_TENSORS.items():
+        channels_last = layout == "nhwc" or t == "y"
+        for i, d in enumerate(dims):
+            name = f"stride_{t}{d}"
+            unit_stride = i == 1 if channels_last else i == 3
+            if t == "r" and not residual:
+                signature[name] = "i32"  # the launcher passes zeros
+                aligned.append(name)
+            elif unit_stride:
+                constexprs[name] = 1
+            else:
+                signature[name] = "i32"
+                if channels_last:
+                    aligned.append(name)
+    if layout == "nhwc":
+        aligned.append("C")
+    constexprs.update(
+        R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
+        HAS_SCALE=True, HAS_SHIFT=True, HAS_RESIDUAL=residual, ACT_RELU=True, STATS=False,
+        INPUT_PRECISION=precision,
+        DOT_FP32=False, ACC_FP64=False, USE_INT64=int64, **config.kwargs)
+    cfg = config_label(config)
+    parts = [cfg, dtype, geometry + ("+res" if residual else "")]
+    if dtype == "fp32" and precision != "tf32":
+        parts.append(precision)
+    if int64:
+        parts.append("int64")
+    if layout != "nhwc":
+        parts.append(layout)
+    return KernelVariant(
+        kernel="conv_bn_act", label="conv_bn_act/" + "/".join(parts), fn=fn, signature=signature,
+        constexprs=constexprs, num_warps=config.num_warps, num_stages=config.num_stages,
+        aligned=tuple(aligned), uses_dot=precision != "ieee" or dtype != "fp32",
+        tags=dict(config=cfg, dtype=dtype, geometry=geometry, residual=residual, precision=precision,
+                  int64=int64, layout=layout, fits=fits))
+
+
+def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> Iterator[KernelVariant]:
+    """Compilation units of ``_conv_bn_act_fwd_kernel`` over its GPU autotune configs.
+
+    Every config of ``GPU_CONFIGS["conv_bn_act_fwd"]`` (even under the interpreter) x fp32 / fp16 / bf16 x
+    the geometry classes it can be chosen for (``conv_fwd_fits``: 8-warp configs only for 1x1, shared-memory budget),
+    with ReLU, folded BN, and the launcher's precision (fp32: "tf32", fp16 / bf16: "ieee", which the
+    dot ignores for 16-bit operands). Extras per dtype: one ``USE_INT64`` unit and one NCHW / unaligned
+    (stem-like) unit, and for fp32 two "ieee" units.
+
+    Args:
+        full: every geometry class with and without residual. False gives the CI set: each config on
+            1x1 with residual (without, for a config the residual rule of ``conv_fwd_fits`` rejects) and on
+            one spatial class without (cycling 3x3s2, 1x7, 7x1), plus the extras.
+        include_rejected: also yield (tags["fits"] False) the units conv_fwd_fits prunes, to see what they
+            would compile to.
+    """
+    from inception_core import heuristics
+    from inception_core.kernels import configs
+    from inception_core.kernels import conv_bn_act as kmod
+
+    def fits(config, geometry, elem_size, residual=False):
+        r, s = CONV_GEOMETRIES[geometry][:2]
+        return configs.conv_fwd_fits(config, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=r, S=s, elem_size=elem_size,
+                                residual=residual)
+
+    fn = kmod._conv_bn_act_fwd_kernel
+    spatial = [g for g in CONV_GEOMETRIES if g != "1x1"]
+    for dtype, elem_size in _DTYPES.items():
+        precision = "tf32" if dtype == "fp32" else "ieee"
+        for ci, config in enumerate(configs.GPU_CONFIGS["conv_bn_act_fwd"]):
+            if full:
+                units = [(g, res) for g in CONV_GEOMETRIES for res in (False, True)]
+            else:
+                units = [("1x1", fits(config, "1x1", elem_size, True)), (spatial[ci % len(spatial)], False)]
+            for geometry, residual in units:
+                ok = fits(config, geometry, elem_size, residual)
+                if ok or include_rejected:
+                    yield _conv_variant(fn, config, dtype, geometry, residual=residual, precision=precision,
+                                        int64=False, layout="nhwc", fits=ok)
+        # The extras use a config every geometry may pick, preferring a 64-channel-wide tile.
+        usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"] if fits(c, "3x3s2", elem_size, True)]
+        extra = next((c for c in usable if c.kwargs["BLOCK_N"] == 64), usable[0])
+        yield _conv_variant(fn, extra, dtype, "3x3s2", residual=True, precision=precision, int64=True,
+                            layout="nhwc", fits=True)
+        # the RGB stem (C = 3): no config's channel block fits, so the launch takes what the heuristic does
+        stem = heuristics.conv_fwd(configs.GPU_CONFIGS["conv_bn_act_fwd"], N=32, C=3, K=32, OH=149, OW=149, R=3, S=3,
+                                   elem_size=elem_size, stats=False)
+        yield _conv_variant(fn, stem, dtype, "3x3s2", residual=False, precision=precision, int64=False,
+                            layout="nchw", fits=True)
+        if dtype == "fp32":
+            for geometry in ("1x1", "3x3s2"):
+                yield _conv_variant(fn, extra, dtype, geometry, residual=False, precision="ieee", int64=False,
+                                    layout="nhwc", fits=True)
+
+
+def pool2d_variants(full: bool = True) -> Iterator[KernelVariant]:
+    """Compilation units of ``_pool2d_fwd_kernel`` (kernels/pool2d.py).
+
+    Every config of ``GPU_CONFIGS["pool2d_fwd"]`` x fp32 / fp16 / bf16 x {3x3 stride-2 max pool (valid), 3x3
+    stride-1 pad-1 average pool counting the padding (torchvision's Inception)}, channels_last with C a
+    multiple of 16. ``full`` adds the average pool without counting the padding and an int64 unit per
+    dtype; without it each config gets one of the two pools (alternating).
+    """
+    from inception_core.kernels import configs
+    from inception_core.kernels import pool2d as kmod
+    fn = kmod._pool2d_fwd_kernel
+    pools = [("max3x3s2", 3, (2, 2), (0, 0), True, False), ("avg3x3p1", 3, (1, 1), (1, 1), False, True)]
+    if full:
+        pools.append(("avg3x3p1-excl", 3, (1, 1), (1, 1), False, False))
+    for dtype in _DTYPES:
+        ptr = "*" + dtype
+        for ci, config in enumerate(configs.GPU_CONFIGS["pool2d_fwd"]):
+            for name, k, stride, pad, is_max, include_pad in pools if full else [pools[ci % 2]]:
+                for int64 in (False, True) if full and ci == 0 else (False,):
+                    signature = {"x_ptr": ptr, "y_ptr": ptr}
+                    signature.update({n: "i32" for n in ("N", "C", "H", "W", "OH", "OW")})
+                    strides = [f"stride_{t}{d}" for t in "xy" for d in "nhw"]
+                    signature.update({n: "i32" for n in strides})
+                    constexprs = dict(stride_xc=1, stride_yc=1, KH=k, KW=k, STRIDE_H=stride[0],
+                                      STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1], IS_MAX=is_max,
+                                      COUNT_INCLUDE_PAD=include_pad, ACC_FP64=False, USE_INT64=int64,
+                                      **config.kwargs)
+                    cfg = config_label(config)
+                    label = f"pool2d/{cfg}/{dtype}/{name}" + ("/int64" if int64 else "")
+                    yield KernelVariant(
+                        kernel="pool2d", label=label, fn=fn, signature=signature, constexprs=constexprs,
+                        num_warps=config.num_warps, num_stages=config.num_stages,
+                        aligned=("x_ptr", "y_ptr", "C", *strides), uses_dot=False,
+                        tags=dict(config=cfg, dtype=dtype, geometry=name, int64=int64, fits=True))
+
+
+def _strided(signature: dict, constexprs: dict, aligned: list, prefix: str, dims: str, unit: str) -> None:
+    """Stride arguments of a channels_last tensor: the ``unit`` one is the constant 1, the others aligned."""
+    for d in dims:
+        name = f"stride_{prefix}{d}"
+        if d == unit:
+            constexprs[name] = 1
+        else:
+            signature[name] = "i32"
+            aligned.append(name)
+
+
+def _training_variant(kernel: str, name: str, fn, signature: dict, constexprs: dict, aligned: list, config,
+                      dtype: str) -> KernelVariant:
+    cfg = config_label(config)
+    return KernelVariant(
+        kernel=kernel, label=f"{kernel}/{cfg}/{dtype}/{name}", fn=fn, signature=signature, constexprs=constexprs,
+        num_warps=config.num_warps, num_stages=config.num_stages, aligned=tuple(aligned), uses_dot=True,
+        tags=dict(config=cfg, dtype=dtype, geometry=name, fits=True))
+
+
+def training_variants(full: bool = True) -> Iterator[KernelVariant]:
+    """Compilation units of the training GEMM kernels: the conv forward with its STATS epilogue (BN batch
+    statistics) and dgrad / wgrad (kernels/conv_bwd.py, every GPU config); channels_last tensors, C and K
+    multiples of 16 (the fixed-tile training kernels: ``fixed_tile_variants``). ``full`` gives every
+    dgrad / wgrad config every dtype and geometry class; the CI set cycles dtype and geometry over the
+    configs."""
+    from inception_core.kernels import configs, conv_bwd
+    from inception_core.kernels import conv_bn_act as fwd
+
+    dtypes = list(_DTYPES)
+    # conv forward + STATS: a 1x1 and a spatial unit per dtype, on a config every geometry may pick
+    for dtype, elem_size in _DTYPES.items():
+        precision = "tf32" if dtype == "fp32" else "ieee"
+        usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"]
+                  if configs.conv_fwd_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size,
+                                           stats=True)]
+        for geometry, config in (("1x1", usable[0]), ("3x3s2", usable[-1])):
+            v = _conv_variant(fwd._conv_bn_act_fwd_kernel, config, dtype, geometry, residual=False,
+                              precision=precision, int64=False, layout="nhwc", fits=True)
+            constexprs = dict(v.constexprs, STATS=True, HAS_SCALE=False, HAS_SHIFT=False, ACT_RELU=False)
+            yield dataclasses.replace(v, kernel="conv_bn_act_stats", label=v.label.replace("conv_bn_act/",
+                                      "conv_bn_act_stats/"), constexprs=constexprs,
+                                      aligned=(*v.aligned, "stat_sum_ptr", "stat_m2_ptr"))
+    # dgrad and wgrad
+    for kernel, fn, config_list, tensors in (
+            ("conv_bwd_dx", conv_bwd._conv_bwd_dx_kernel, configs.GPU_CONFIGS["conv_bwd_dx"],
+             (("dy", "nkhw", "k"), ("w", "kcrs", "c"), ("dx", "nchw", "c"))),
+            ("conv_bwd_dw", conv_bwd._conv_bwd_dw_kernel, configs.GPU_CONFIGS["conv_bwd_dw"],
+             (("dy", "nkhw", "k"), ("x", "nchw", "c"), ("p", "krsc", "c")))):
+        for ci, config in enumerate(config_list):
+            units = [(d, g) for d in dtypes for g in CONV_GEOMETRIES] if full else \
+                [(dtypes[ci % 3], list(CONV_GEOMETRIES)[ci % len(CONV_GEOMETRIES)])]
+            for dtype, geometry in units:
+                r, s, stride, pad = CONV_GEOMETRIES[geometry]
+                ptr = "*" + dtype
+                out = "*fp32" if kernel == "conv_bwd_dw" else ptr
+                names = ("dy_ptr", "w_ptr", "dx_ptr") if kernel == "conv_bwd_dx" else ("dy_ptr", "x_ptr", "part_ptr")
+                signature = dict(zip(names, (ptr, ptr, out), strict=True))
+                signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
+                aligned = [*names, "C", "K"]
+                constexprs: dict[str, Any] = {}
+                for prefix, dims, unit in tensors:
+                    _strided(signature, constexprs, aligned, prefix, dims, unit)
+                if kernel == "conv_bwd_dw":
+                    signature.update(P_PER_SPLIT="i32", stride_psplit="i32")
+                    aligned += ["P_PER_SPLIT", "stride_psplit"]
+                constexprs.update(R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
+                                  INPUT_PRECISION="tf32" if dtype == "fp32" else "ieee", DOT_FP32=False,
+                                  ACC_FP64=False, USE_INT64=False, **config.kwargs)
+                yield _training_variant(kernel, geometry, fn, signature, constexprs, aligned, config, dtype)
+
+
+# launch-path name of a fixed-tile kernel -> (variant kernel family, unit name)
+_FIXED_UNITS = {"bn_stats_finalize": ("batch_norm", "stats_finalize"), "affine_act": ("batch_norm", "affine_act"),
+                "bn_bwd_reduce": ("batch_norm", "bwd_reduce"), "bn_bwd_finalize": ("batch_norm", "bwd_finalize"),
+                "bn_bwd_apply": ("batch_norm", "bwd_apply"), "sum_splits": ("conv_bwd_sum", "splits"),
+                "max_pool2d_argmax": ("pool2d_bwd", "argmax"), "pool2d_bwd": ("pool2d_bwd", None)}
+_TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def _record_fixed_tile_launches(dtype: str) -> list:
+    """The launches of a training conv (BN with affine and running stats, a residual that needs its
+    gradient, ReLU), forward and backward, then a 3x3 stride-2 max pool and a 3x3 stride-1 pad-1 average
+    pool (counting the padding) forward and backward: channels_last, 32 channels, 47x47 (wgrad splits
+    in two), recorded for a GPU without running a kernel."""
+    import torch
+
+    import inception_core as ic
+    from inception_core.launch import recording
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    t = getattr(torch, _TORCH_DTYPES[dtype])
+    cl = torch.channels_last
+    x = torch.randn(2, 32, 47, 47, dtype=t, device=dev).contiguous(memory_format=cl).requires_grad_()
+    res = torch.randn(2, 32, 47, 47, dtype=t, device=dev).contiguous(memory_format=cl).requires_grad_()
+    w = torch.randn(32, 32, 3, 3, dtype=t, device=dev, requires_grad=True)
+    gamma = torch.ones(32, device=dev, requires_grad=True)
+    beta = torch.zeros(32, device=dev, requires_grad=True)
+    with ic.backend("triton"), recording(gpu=True, tables=False) as records:
+        y = ic.ops.conv_bn_act_train(x, w, gamma, beta, torch.zeros(32, device=dev), torch.ones(32, device=dev),
+                                     momentum_factor=0.1, eps=1e-5, padding=1, residual=res)
+        y.backward(torch.ones_like(y))
+        for pool in (lambda v: ic.ops.max_pool2d(v, 3, 2), lambda v: ic.ops.avg_pool2d(v, 3, 1, 1)):
+            v = x.detach().requires_grad_()
+            out = pool(v)
+            out.backward(torch.ones_like(out))
+    return records
+
+
+def _fixed_tile_units(dtypes: list[str]) -> list[dict[str, Any]]:
+    """The distinct recorded fixed-tile launches of ``_record_fixed_tile_launches`` over ``dtypes``, as
+    plain data: label parts, module / qualname of the kernel, signature, constexprs, aligned, options."""
+    from inception_core.launch import TensorSpec
+    from inception_core.plan import distinct_variants
+
+    units, seen = [], set()
+    for dtype in dtypes:
+        torch_dtype = "torch." + _TORCH_DTYPES[dtype]
+        for rec in distinct_variants(r for r in _record_fixed_tile_launches(dtype) if r.kernel in _FIXED_UNITS):
+            signature, constexprs, aligned = launch_signature(rec.fn, rec.args, rec.constexprs)
+            key = (rec.kernel, tuple(sorted(signature.items())), tuple(sorted(constexprs.items(), key=str)))
+            if key in seen:  # the fp32-only finalize kernels come out the same for every dtype
+                continue
+            seen.add(key)
+            family, name = _FIXED_UNITS[rec.kernel]
+            tensors = {str(a.dtype) for a in rec.args if isinstance(a, TensorSpec)}
+            fn = as_jit_function(rec.fn).fn
+            units.append(dict(family=family, name=name or ("max3x3s2" if constexprs["IS_MAX"] else "avg3x3p1"),
+                              dtype=dtype if torch_dtype in tensors else "fp32", module=fn.__module__,
+                              qualname=fn.__qualname__, signature=signature, constexprs=constexprs,
+                              aligned=aligned, num_warps=rec.num_warps,
+                              num_stages=rec.num_stages if rec.num_stages is not None else 1))
+    return units
+
+
+def _fixed_tile_units_anywhere(dtypes: list[str]) -> list[dict[str, Any]]:
+    """``_fixed_tile_units`` here when the triton backend can run here (a GPU, or the interpreter), else
+    in a child process under the interpreter (a CPU machine compiling for a GPU)."""
+    import torch
+
+    from inception_core.kernels import INTERPRETED
+
+    if INTERPRETED or torch.cuda.is_available():
+        return _fixed_tile_units(dtypes)
+    code = ("import json, sys; from inception_core.aot_variants import _fixed_tile_units; "
+            "print(json.dumps(_fixed_tile_units(sys.argv[1:])))")
+    done = subprocess.run([sys.executable, "-c", code, *dtypes], env={**os.environ, "TRITON_INTERPRET": "1"},
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"recording the fixed-tile launches under the interpreter failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fixed_tile_variants(full: bool = True) -> Iterator[KernelVariant]:
+    """Compilation units of the fixed-tile kernels (BatchNorm statistics and backward, pooling backward,
+    the wgrad split sum) from their launchers' recorded launches: every dtype with ``full``, else bf16.
+    Labels "<family>/fixed/<dtype>/<unit>"; the dtype is the run's, or fp32 for a kernel whose tensors
+    are all fp32."""
+    for u in _fixed_tile_units_anywhere(list(_DTYPES) if full else ["bf16"]):
+        fn = importlib.import_module(u["module"])
+        for part in u["qualname"].split("."):
+            fn = getattr(fn, part)
+        yield KernelVariant(
+            kernel=u["family"], label=f"{u['family']}/fixed/{u['dtype']}/{u['name']}", fn=fn,
+            signature=u["signature"], constexprs=u["constexprs"], num_warps=u["num_warps"],
+            num_stages=u["num_stages"], aligned=tuple(u["aligned"]), uses_dot=False,
+            tags=dict(config="fixed", dtype=u["dtype"], geometry=u["name"], fits=True))
+
+
+VARIANT_SOURCES = {"conv_bn_act": conv_bn_act_variants, "pool2d": pool2d_variants, "training": training_variants,
+                   "fixed_tile": fixed_tile_variants}
+
+
+def all_variants(full: bool = True, *, include_rejected: bool = False) -> list[KernelVariant]:
+    """Every kernel's variants (see VARIANT_SOURCES; a kernel file adds its generator there);
+    ``include_rejected``: also the conv forward units its fit rule prunes (tags["fits"] False)."""
+    out = []
+    for name, source in VARIANT_SOURCES.items():
+        out += source(full, include_rejected=True) if include_rejected and name == "conv_bn_act" else source(full)
+    return out
