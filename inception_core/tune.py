@@ -19,14 +19,17 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["add_tune_arguments", "main_tune", "tune_records"]
 
 
 def _rebuild(arg, device):
+    import torch
+
     from inception_core.launch import TensorSpec
 
     if not isinstance(arg, TensorSpec):
@@ -147,6 +150,8 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main_tune(args: argparse.Namespace) -> int:
+    import torch
+
     from inception_core import tuned_tables
     from inception_core.plan import distinct_problems, plan_launches
 
