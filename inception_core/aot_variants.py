@@ -279,9 +279,10 @@ _TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 def _record_fixed_tile_launches(dtype: str) -> list:
     """The launches of a training conv (BN with affine and running stats, a residual that needs its
-    gradient, ReLU), forward and backward, then a 3x3 stride-2 max pool and a 3x3 stride-1 pad-1 average
-    pool (counting the padding) forward and backward: channels_last, 32 channels, 47x47 (wgrad splits
-    in two), recorded for a GPU without running a kernel."""
+    gradient, ReLU), forward and backward, with the weight as a model has it by default (KCRS) and
+    converted to channels_last (``--channels-last``), then a 3x3 stride-2 max pool and a 3x3 stride-1
+    pad-1 average pool (counting the padding) forward and backward: channels_last activations, 32
+    channels, 47x47 (wgrad splits in two), recorded for a GPU without running a kernel."""
     import torch
 
     import inception_core as ic
@@ -292,13 +293,15 @@ def _record_fixed_tile_launches(dtype: str) -> list:
     cl = torch.channels_last
     x = torch.randn(2, 32, 47, 47, dtype=t, device=dev).contiguous(memory_format=cl).requires_grad_()
     res = torch.randn(2, 32, 47, 47, dtype=t, device=dev).contiguous(memory_format=cl).requires_grad_()
-    w = torch.randn(32, 32, 3, 3, dtype=t, device=dev, requires_grad=True)
+    w = torch.randn(32, 32, 3, 3, dtype=t, device=dev)
     gamma = torch.ones(32, device=dev, requires_grad=True)
     beta = torch.zeros(32, device=dev, requires_grad=True)
     with ic.backend("triton"), recording(gpu=True, tables=False) as records:
-        y = ic.ops.conv_bn_act_train(x, w, gamma, beta, torch.zeros(32, device=dev), torch.ones(32, device=dev),
-                                     momentum_factor=0.1, eps=1e-5, padding=1, residual=res)
-        y.backward(torch.ones_like(y))
+        for weight in (w, w.contiguous(memory_format=cl)):
+            y = ic.ops.conv_bn_act_train(x, weight.requires_grad_(), gamma, beta, torch.zeros(32, device=dev),
+                                         torch.ones(32, device=dev), momentum_factor=0.1, eps=1e-5, padding=1,
+                                         residual=res)
+            y.backward(torch.ones_like(y))
         for pool in (lambda v: ic.ops.max_pool2d(v, 3, 2), lambda v: ic.ops.avg_pool2d(v, 3, 1, 1)):
             v = x.detach().requires_grad_()
             out = pool(v)
@@ -322,6 +325,8 @@ def _fixed_tile_units(dtypes: list[str]) -> list[dict[str, Any]]:
                 continue
             seen.add(key)
             family, name = _FIXED_UNITS[rec.kernel]
+            if rec.kernel == "sum_splits" and constexprs.get("stride_dws") != 1:
+                name = "splits_cl_weight"  # the weight gradient of a channels_last weight
             tensors = {str(a.dtype) for a in rec.args if isinstance(a, TensorSpec)}
             fn = as_jit_function(rec.fn).fn
             units.append(dict(family=family, name=name or ("max3x3s2" if constexprs["IS_MAX"] else "avg3x3p1"),

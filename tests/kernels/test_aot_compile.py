@@ -100,14 +100,17 @@ def test_configs_that_spilled_on_sm90_are_not_shipped_there():
 
 
 def test_fixed_tile_units_carry_the_launchers_real_arguments():
-    """The fixed-tile units come from recorded launches, not restated by hand: the wgrad sum writes the
-    (K, C, R, S) contiguous weight gradient (unit stride S), the average-pool backward reads no int8
-    window index (its idx argument is a placeholder of dy's dtype), and the tiles are the GPU's."""
+    """The fixed-tile units come from recorded launches, not restated by hand: the wgrad sum writes a
+    weight gradient in the weight's layout (KCRS by default: unit stride S; channels_last: unit stride
+    C), the average-pool backward reads no int8 window index (its idx argument is a placeholder of dy's
+    dtype), and the tiles are the GPU's."""
     from inception_core.kernels.configs import fixed_gpu_tiles
 
     units = {v.label: v for v in VARIANTS if v.tags.get("config") == "fixed"}
-    sums = units["conv_bwd_sum/fixed/bf16/splits"]
+    sums = units["conv_bwd_sum/fixed/bf16/splits"]  # a KCRS weight (a model's default)
     assert sums.constexprs["stride_dws"] == 1 and sums.signature["stride_dwc"] == "i32"
+    sums_cl = units["conv_bwd_sum/fixed/bf16/splits_cl_weight"]  # a channels_last weight
+    assert sums_cl.constexprs["stride_dwc"] == 1 and sums_cl.signature["stride_dws"] == "i32"
     assert sums.signature["SPLITS"] == "i32"  # a problem large enough to split the wgrad reduction
     assert units["pool2d_bwd/fixed/bf16/avg3x3p1"].signature["idx_ptr"] == "*bf16"
     assert units["pool2d_bwd/fixed/bf16/max3x3s2"].signature["idx_ptr"] == "*i8"
