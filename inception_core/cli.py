@@ -1,6 +1,7 @@
-"""The ``inception-core`` command: ``bench`` (the six networks against their reference implementations,
-eager and compiled), ``check`` (kernels against the reference on this machine), ``info``, ``train``
-(the papers' training recipe)."""
+"""The ``inception-core`` command: ``bench`` (the six networks against their reference implementations),
+``check`` (every fused op against the reference on this machine), ``info``, ``train`` (the papers' training
+recipe), ``fid`` / ``isc``, ``tune``, ``warmup``. Building the parser imports neither torch nor triton: each
+command imports what it runs."""
 
 from __future__ import annotations
 
@@ -303,14 +304,21 @@ def build_parser() -> argparse.ArgumentParser:
     from inception_core.fid import options as fid_options
     from inception_core.train.config import DESCRIPTION, add_train_arguments
 
-    parser = argparse.ArgumentParser(prog="inception-core", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="inception-core",
+        description="Fused kernels and drop-in layers for the Inception networks. Start with 'bench' (the main job: "
+                    "the six networks against their reference implementations on this machine) and 'check' (every "
+                    "fused op against the float64 reference); 'inception-core COMMAND --help' for each command.")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser(
-        "bench", help="the six networks against their reference implementations, eager and compiled",
+        "bench", help="the main job: the six networks against their reference implementations",
         description="Each network (native input size, random weights shared by ours and the reference) with "
-                    "inception_core, the reference eager and the reference under torch.compile: a table of "
+                    "inception_core, the reference eager, in inference the reference after torch.fx fuse "
+                    "(fx_fused), and the reference under torch.compile, timed in interleaved rounds: a table of "
                     "images/s, speed-ups and the output difference. Defaults: on a GPU batch 256 (training "
-                    "128), bf16, compile on; on a CPU batch 8, fp32, the torch backend, compile off.")
+                    "128), bf16, the Triton kernels, compile on; on a CPU batch 8, fp32, the torch backend (stock "
+                    "PyTorch convolutions under the fused layers: expect parity with eager, not a speed-up), "
+                    "compile off. Nothing is written unless --json, --markdown or --plot names a file.")
     bench.add_argument("--models", default="", help="comma list of networks (default: all six)")
     bench.add_argument("--batch-size", type=int, default=None,
                        help="images per call (default: GPU 256, training 128; CPU 8)")
