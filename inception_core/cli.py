@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "images/s, speed-ups and the output difference. Defaults: on a GPU batch 256 (training "
                     "128), bf16, the Triton kernels, compile on; on a CPU batch 8, fp32, the torch backend (stock "
                     "PyTorch convolutions under the fused layers: expect parity with eager, not a speed-up), "
-                    "compile off. Nothing is written unless --json, --markdown or --plot names a file.")
+                    "compile off. No result file is written unless --json, --markdown or --plot names one.")
     bench.add_argument("--models", default="", help="comma list of networks (default: all six)")
     bench.add_argument("--batch-size", type=int, default=None,
                        help="images per call (default: GPU 256, training 128; CPU 8)")
