@@ -3,6 +3,8 @@ inputs, error measures and the pass rule against a float64 reference."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -112,3 +114,23 @@ def buffer_mismatches(model: torch.nn.Module, reference: torch.nn.Module, rtol: 
         elif not torch.equal(b, r):
             bad.append(name)
     return bad
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of parameter elements of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@contextlib.contextmanager
+def no_concat():
+    """Within the block, ``torch.cat`` / ``torch.concat`` raise AssertionError: the fused path writes every
+    branch into its slice of the block output and must never concatenate."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.cat called on the fused path")
+
+    saved = torch.cat, torch.concat
+    torch.cat = torch.concat = refuse
+    try:
+        yield
+    finally:
+        torch.cat, torch.concat = saved

@@ -1,21 +1,19 @@
-"""Inception-ResNet-v1 against facenet-pytorch's ``InceptionResnetV1`` with the same state_dict: eval
-(fused, torch backend) at 160x160, the interpreted triton backend block by block at 75x75 (the smallest
-input), training outputs and gradients, no ``torch.cat`` on the fused path, BN-fold cache invalidation,
-the classify / logits semantics, the ImageNet head, parameter counts, repr, state_dict round trip and
-the registry. On CPU; the reference has random weights and randomised BatchNorm statistics."""
+"""Inception-ResNet-v1's own behaviour (the checks every network shares: test_networks.py): the
+interpreted triton backend block by block at 75x75 against facenet's modules, the embedding's L2
+normalisation, facenet's classify / logits semantics, the ImageNet head and the parameter counts of both
+heads."""
 
-import copy
 import importlib
-import io
 
 import pytest
 import torch
 from facenet_pytorch import InceptionResnetV1 as FacenetIRv1
+from network_cases import network_pair
 from torch import nn
 
 import inception_core
-from inception_core.models import _registry
-from inception_core.testing import buffer_mismatches, grad_mismatches, randomize_for_equivalence, rel_err
+from inception_core.models import create_model
+from inception_core.testing import count_parameters, randomize_for_equivalence, rel_err
 
 imod = importlib.import_module("inception_core.models.inception_resnet_v1")
 
@@ -26,20 +24,10 @@ SMALLEST = 75  # the smallest input: mixed_7a needs 3x3, i.e. 75x75 at the entry
 def _pair(**kwargs):
     """(facenet InceptionResnetV1, ours) with the same randomised state, both in eval mode."""
     torch.manual_seed(0)
-    ref = FacenetIRv1(**kwargs).eval()
-    randomize_for_equivalence(ref)
+    ref = randomize_for_equivalence(FacenetIRv1(**kwargs).eval())
     ours = imod.inception_resnet_v1(**kwargs).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     return ref, ours
-
-
-@pytest.fixture(scope="module")
-def models():
-    return _pair()
-
-
-def _no_cat(*args, **kwargs):
-    raise AssertionError("torch.cat called on the fused path")
 
 
 def _stages(model: nn.Module) -> list[nn.Module]:
@@ -49,34 +37,12 @@ def _stages(model: nn.Module) -> list[nn.Module]:
             model.repeat_3[0], model.block8]
 
 
-def test_eval_matches_facenet_at_160(models, monkeypatch):
-    ref, ours = models
-    x = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        expected = ref(x)
-        with inception_core.backend("torch"):
-            monkeypatch.setattr(torch, "cat", _no_cat)
-            y = ours(x)
-            y_cl = ours(x.contiguous(memory_format=torch.channels_last))
-            feats = ours.forward_features(x)
-            monkeypatch.undo()
-    assert y.shape == (2, 512)
-    assert rel_err(expected[0], expected[1]) > 1e-2  # the output depends on the input (a meaningful check)
-    err = rel_err(y, expected)
-    assert err <= RTOL, err
-    torch.testing.assert_close(y_cl, y, rtol=0, atol=0)  # the layout is converted once at the entry
-    assert feats.shape == (2, 1792, 3, 3) and feats.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(ours.forward_head(feats), y, rtol=0, atol=0)
-    emb = ours.forward_head(feats, pre_logits=True)  # last_bn output, before the L2 normalisation
-    torch.testing.assert_close(nn.functional.normalize(emb, dim=1), y, rtol=0, atol=0)
-
-
-def test_triton_interpreted_blocks_at_smallest_input(models):
+def test_triton_interpreted_blocks_at_smallest_input():
     """The triton backend (interpreted on CPU) through the stem and one block of each kind (Block35,
     Mixed_6a, Block17, Mixed_7a, Block8, the final no-ReLU Block8) at 75x75, batch 1, each stage
     against facenet's module on the same chain. The whole network takes ~50 s interpreted (20 residual
     blocks), this ~20 s; every block of a kind runs the same code."""
-    ref, ours = models
+    ref, ours = network_pair("inception_resnet_v1")
     x = torch.randn(1, 3, SMALLEST, SMALLEST)
     y = x.contiguous(memory_format=torch.channels_last)
     expected = x
@@ -91,16 +57,20 @@ def test_triton_interpreted_blocks_at_smallest_input(models):
     assert y.shape == (1, 1792, 1, 1)
 
 
-def test_parameter_counts(models):
-    ref, ours = models
-    n = sum(p.numel() for p in ours.parameters())
-    assert n == sum(p.numel() for p in ref.parameters()) == 23_482_624  # models.md, 512-d embedding head
-    assert list(ours.state_dict()) == list(ref.state_dict())
-    imagenet = imod.inception_resnet_v1_imagenet()
-    assert sum(p.numel() for p in imagenet.parameters()) == 24_357_096  # models.md, 1000-class head
+def test_embedding_is_the_normalised_pre_logits():
+    ours = network_pair("inception_resnet_v1")[1]
+    x = torch.randn(2, 3, SMALLEST, SMALLEST)
+    with torch.no_grad(), inception_core.backend("torch"):
+        y = ours(x)
+        emb = ours.forward_head(ours.forward_features(x), pre_logits=True)  # last_bn output, before the L2 norm
+    torch.testing.assert_close(nn.functional.normalize(emb, dim=1), y, rtol=0, atol=0)
+
+
+def test_parameter_counts_of_the_other_heads():
+    assert count_parameters(imod.inception_resnet_v1_imagenet()) == 24_357_096  # models.md, 1000-class head
     classify = imod.inception_resnet_v1(classify=True, num_classes=10)
-    assert sum(p.numel() for p in classify.parameters()) == sum(
-        p.numel() for p in FacenetIRv1(classify=True, num_classes=10).parameters())
+    assert count_parameters(classify) == count_parameters(FacenetIRv1(classify=True, num_classes=10))
+    assert create_model("inception_resnet_v1_imagenet", num_classes=10).last_linear.out_features == 10
 
 
 def test_classify_and_logits_follow_facenet():
@@ -137,60 +107,3 @@ def test_imagenet_head():
     assert y.shape == (1, 1000)
     torch.testing.assert_close(y, model.last_linear(feats.mean((2, 3))), rtol=1e-5, atol=1e-5)
     assert model.forward_head(feats, pre_logits=True).shape == (1, 1792)
-
-
-def test_training_matches_facenet(models):
-    """Train mode (BN batch statistics, dropout 0.6 with the same seed): same embedding, same running-
-    statistics updates, every parameter gets a gradient equal to the reference's."""
-    inception_core.set_backend("torch")  # the reference comparison (triton: test_training.py)
-    ref, ours = (copy.deepcopy(m).train().double() for m in models)  # float64: a mismatch is a bug, not rounding
-    x = torch.randn(2, 3, 139, 139, dtype=torch.float64)  # 3x3 last grid: BN over 18 values
-    torch.manual_seed(3)
-    expected = ref(x)
-    torch.manual_seed(3)
-    out = ours(x)
-    assert isinstance(out, torch.Tensor) and out.shape == expected.shape == (2, 512)
-    assert rel_err(out, expected) <= RTOL
-    assert not buffer_mismatches(ours, ref, 1e-5)
-    weight = torch.randn(2, 512, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    (expected * weight).sum().backward()
-    (out * weight).sum().backward()
-    assert all(p.grad is not None for p in ours.parameters())
-    assert not grad_mismatches(ours, ref, RTOL)
-
-
-def test_bn_fold_cache_follows_changes(models):
-    """The folded BN cache is rebuilt after an in-place running_var change and after load_state_dict."""
-    ref, ours = (copy.deepcopy(m) for m in models)
-    x = torch.randn(1, 3, SMALLEST, SMALLEST)
-    with torch.no_grad(), inception_core.backend("torch"):
-        before = ours(x)  # fills the fold caches (equality with the reference: test_eval_matches_facenet_at_160)
-        for m in (ref, ours):
-            m.repeat_1[2].branch2[1].bn.running_var.mul_(4.0)
-        expected = ref(x)
-        assert rel_err(expected, before) > 1e-3  # the change is visible in the output
-        assert rel_err(ours(x), expected) <= RTOL
-        fresh = copy.deepcopy(ref)
-        randomize_for_equivalence(fresh, seed=7)
-        ref.load_state_dict(fresh.state_dict())
-        ours.load_state_dict(fresh.state_dict())
-        expected = ref(x)
-        assert rel_err(ours(x), expected) <= RTOL
-
-
-def test_repr_round_trip_and_registry(models):
-    _, ours = models
-    text = repr(ours)
-    assert "InceptionResnetV1" in text and "Block35" in text and "scale=0.17" in text and "relu=False" in text
-    buf = io.BytesIO()
-    torch.save(ours.state_dict(), buf)
-    buf.seek(0)
-    fresh = _registry.create_model("inception_resnet_v1").eval()
-    fresh.load_state_dict(torch.load(buf, weights_only=True), strict=True)
-    x = torch.randn(1, 3, SMALLEST, SMALLEST)
-    with torch.no_grad(), inception_core.backend("torch"):
-        torch.testing.assert_close(fresh(x), ours(x), rtol=0, atol=0)
-    assert {"inception_resnet_v1", "inception_resnet_v1_imagenet"} <= set(_registry.list_models())
-    assert _registry.create_model("inception_resnet_v1_imagenet", num_classes=10).last_linear.out_features == 10
-    with pytest.raises(TypeError):
-        imod.inception_resnet_v1(not_an_argument=1)
