@@ -257,3 +257,47 @@ def test_an_example_too_small_for_the_network_fails_at_once():
     with ic.backend("torch"), pytest.raises(ValueError, match=r"example_input: the network cannot run on inputs "
                                                               r"of shape \(2, 3, 40, 40\)"):
         optimize_for_inference(model, torch.rand(2, 3, 40, 40))
+
+
+def test_the_first_convolution_comes_from_the_models_metadata():
+    """The layer the normalisation folds into, read from each network's ``pretrained_cfg``: the
+    ``BasicConv2d`` around ``first_conv`` (the flat conv for BN-Inception); None for a foreign model."""
+    stems = {"googlenet": "conv1", "bn_inception": "conv1_7x7_s2", "inception_v3": "Conv2d_1a_3x3",
+             "inception_v4": "features.0", "inception_resnet_v1": "conv2d_1a", "inception_resnet_v2": "conv2d_1a"}
+    for name, stem in stems.items():
+        model = ic.models.create_model(name, **({"init_weights": False} if name in ("googlenet", "inception_v3")
+                                                else {}))
+        assert inference._stem_name(model) == stem, name
+    assert inference._stem_name(torch.nn.Conv2d(3, 8, 3)) is None
+
+
+def _tv_googlenet():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=False)
+    return randomize_for_equivalence(model).eval()
+
+
+def test_a_reference_network_is_converted_to_ours():
+    """A torchvision network runs as ours (fused kernels; transform_input and ``normalize`` folded into the
+    first conv) with the same outputs; the original stays as it was."""
+    ref = _tv_googlenet()
+    x = torch.rand(1, 3, 64, 64)
+    before = _fingerprint(ref)
+    with ic.backend("torch"):
+        opt = optimize_for_inference(ref, x, normalize=(MEAN, STD))
+        out = opt(x)
+    assert opt.converted_from == "torchvision.models.googlenet.GoogLeNet"
+    assert isinstance(opt.model, ic.models.GoogLeNet) and opt.folding == "weights+border"
+    assert _fingerprint(ref) == before and type(ref).__module__.startswith("torchvision")
+    assert rel_err(out, _reference(ref, x, (MEAN, STD))) <= 1e-5
+
+
+def test_a_modified_reference_network_warns_and_runs_as_it_is():
+    ref = _tv_googlenet()
+    ref.fc = torch.nn.Sequential(torch.nn.Linear(1024, 10))  # not the reference's head: convert refuses it
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.warns(RuntimeWarning, match=r"not converted .*inception_core\.convert"):
+        opt = optimize_for_inference(ref, x, normalize=(MEAN, STD))
+    assert opt.converted_from is None and opt.folding == "separate"
+    assert rel_err(opt(x), _reference(ref, x, (MEAN, STD))) <= 1e-5
