@@ -14,7 +14,6 @@ their signatures are the ones the launchers really pass.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import os
@@ -197,76 +196,118 @@ def pool2d_variants(full: bool = True) -> Iterator[KernelVariant]:
                         tags=dict(config=cfg, dtype=dtype, geometry=name, int64=int64, fits=True))
 
 
-def _strided(signature: dict, constexprs: dict, aligned: list, prefix: str, dims: str, unit: str) -> None:
-    """Stride arguments of a channels_last tensor: the ``unit`` one is the constant 1, the others aligned."""
-    for d in dims:
-        name = f"stride_{prefix}{d}"
-        if d == unit:
-            constexprs[name] = 1
-        else:
-            signature[name] = "i32"
-            aligned.append(name)
+def _unit(rec, *, kernel: str, label: str, tags: dict[str, Any], uses_dot: bool) -> dict[str, Any]:
+    """A recorded launch as plain data (what a child process can hand back): the kernel's module and
+    qualname, ``aot.launch_signature`` of its arguments, its launch options, label and tags."""
+    signature, constexprs, aligned = launch_signature(rec.fn, rec.args, rec.constexprs)
+    fn = as_jit_function(rec.fn).fn
+    return dict(kernel=kernel, label=label, tags=tags, uses_dot=uses_dot, module=fn.__module__,
+                qualname=fn.__qualname__, signature=signature, constexprs=constexprs, aligned=aligned,
+                num_warps=rec.num_warps, num_stages=rec.num_stages if rec.num_stages is not None else 1)
 
 
-def _training_variant(kernel: str, name: str, fn, signature: dict, constexprs: dict, aligned: list, config,
-                      dtype: str) -> KernelVariant:
-    cfg = config_label(config)
-    return KernelVariant(
-        kernel=kernel, label=f"{kernel}/{cfg}/{dtype}/{name}", fn=fn, signature=signature, constexprs=constexprs,
-        num_warps=config.num_warps, num_stages=config.num_stages, aligned=tuple(aligned), uses_dot=True,
-        tags=dict(config=cfg, dtype=dtype, geometry=name, fits=True))
+def _training_units(full: bool) -> list[dict[str, Any]]:
+    """Recorded units of the training GEMM kernels (see ``training_variants``)."""
+    import torch
+
+    from inception_core.kernels import configs
+    from inception_core.launch import recording
+    from inception_core.ops._conv_grad import launch_conv_grads_triton
+    from inception_core.ops.conv_bn_act_train import launch_conv_bn_act_train_triton
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    cl = torch.channels_last
+    dtypes = list(_DTYPES)
+
+    def tensors(dtype, geometry):
+        r, s, stride, pad = CONV_GEOMETRIES[geometry]
+        t = getattr(torch, _TORCH_DTYPES[dtype])
+        x = torch.randn(2, 32, 17, 17, dtype=t, device=dev).contiguous(memory_format=cl)
+        w = torch.randn(32, 32, r, s, dtype=t, device=dev).contiguous(memory_format=cl)
+        oh, ow = ((17 + 2 * pad[i] - (r, s)[i]) // stride[i] + 1 for i in range(2))
+        gc = torch.randn(2, 32, oh, ow, dtype=t, device=dev).contiguous(memory_format=cl)
+        return x, w, gc, stride, pad
+
+    def recorded(kernel, launcher, *args, **kwargs):
+        with recording(gpu=True, tables=False) as records:
+            launcher(*args, **kwargs)
+        return next(r for r in records if r.kernel == kernel)
+
+    units = []
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True  # fp32 convs run as TF32, torch's default
+    try:
+        # conv forward + STATS: a 1x1 and a spatial unit per dtype, on a config every geometry may pick
+        for dtype, elem_size in _DTYPES.items():
+            precision = "tf32" if dtype == "fp32" else "ieee"
+            usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"]
+                      if configs.conv_fwd_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size,
+                                               stats=True)]
+            for geometry, config in (("1x1", usable[0]), ("3x3s2", usable[-1])):
+                x, w, _, stride, pad = tensors(dtype, geometry)
+                vec = torch.ones(32, device=dev)
+                rec = recorded("conv_bn_act_fwd", launch_conv_bn_act_train_triton, x, w, vec, vec, vec, vec, None,
+                               stride, pad, "relu", 1.0, 0.1, 1e-5, config=config)
+                cfg = config_label(config)
+                tags = dict(config=cfg, dtype=dtype, geometry=geometry, residual=False, precision=precision,
+                            int64=False, layout="nhwc", fits=True)
+                units.append(_unit(rec, kernel="conv_bn_act_stats", label=f"conv_bn_act_stats/{cfg}/{dtype}/{geometry}",
+                                   uses_dot=True, tags=tags))
+        # dgrad and wgrad
+        for kernel in ("conv_bwd_dx", "conv_bwd_dw"):
+            for ci, config in enumerate(configs.GPU_CONFIGS[kernel]):
+                pairs = [(d, g) for d in dtypes for g in CONV_GEOMETRIES] if full else \
+                    [(dtypes[ci % 3], list(CONV_GEOMETRIES)[ci % len(CONV_GEOMETRIES)])]
+                for dtype, geometry in pairs:
+                    x, w, gc, stride, pad = tensors(dtype, geometry)
+                    dx = kernel == "conv_bwd_dx"
+                    rec = recorded(kernel, launch_conv_grads_triton, gc, x, w, stride, pad, dx, not dx,
+                                   dx_config=config if dx else None, dw_config=None if dx else config)
+                    cfg = config_label(config)
+                    units.append(_unit(rec, kernel=kernel, label=f"{kernel}/{cfg}/{dtype}/{geometry}", uses_dot=True,
+                                       tags=dict(config=cfg, dtype=dtype, geometry=geometry, fits=True)))
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    return units
+
+
+def _units_anywhere(producer: str, *args) -> list[dict[str, Any]]:
+    """``producer(*args)`` (a unit-list function of this module) here when the triton backend can run
+    here (a GPU, or the interpreter), else in a child process under the interpreter (a CPU machine
+    compiling for a GPU), whose units come back as JSON."""
+    import torch
+
+    from inception_core.kernels import INTERPRETED
+
+    if INTERPRETED or torch.cuda.is_available():
+        return globals()[producer](*args)
+    code = (f"import json, sys; from inception_core.aot_variants import {producer}; "
+            f"print(json.dumps({producer}(*json.loads(sys.argv[1]))))")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))],
+                          env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"recording the launches of {producer} under the interpreter failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _variants(units: list[dict[str, Any]]) -> Iterator[KernelVariant]:
+    for u in units:
+        fn = importlib.import_module(u["module"])
+        for part in u["qualname"].split("."):
+            fn = getattr(fn, part)
+        yield KernelVariant(kernel=u["kernel"], label=u["label"], fn=fn, signature=u["signature"],
+                            constexprs=u["constexprs"], num_warps=u["num_warps"], num_stages=u["num_stages"],
+                            aligned=tuple(u["aligned"]), uses_dot=u["uses_dot"], tags=u["tags"])
 
 
 def training_variants(full: bool = True) -> Iterator[KernelVariant]:
-    """Compilation units of the training GEMM kernels: the conv forward with its STATS epilogue (BN batch
-    statistics) and dgrad / wgrad (kernels/conv_bwd.py, every GPU config); channels_last tensors, C and K
-    multiples of 16 (the fixed-tile training kernels: ``fixed_tile_variants``). ``full`` gives every
-    dgrad / wgrad config every dtype and geometry class; the CI set cycles dtype and geometry over the
-    configs."""
-    from inception_core.kernels import configs, conv_bwd
-    from inception_core.kernels import conv_bn_act as fwd
-
-    dtypes = list(_DTYPES)
-    # conv forward + STATS: a 1x1 and a spatial unit per dtype, on a config every geometry may pick
-    for dtype, elem_size in _DTYPES.items():
-        precision = "tf32" if dtype == "fp32" else "ieee"
-        usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"]
-                  if configs.conv_fwd_fits(c, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=3, S=3, elem_size=elem_size,
-                                           stats=True)]
-        for geometry, config in (("1x1", usable[0]), ("3x3s2", usable[-1])):
-            v = _conv_variant(fwd._conv_bn_act_fwd_kernel, config, dtype, geometry, residual=False,
-                              precision=precision, int64=False, layout="nhwc", fits=True)
-            constexprs = dict(v.constexprs, STATS=True, HAS_SCALE=False, HAS_SHIFT=False, ACT_RELU=False)
-            yield dataclasses.replace(v, kernel="conv_bn_act_stats", label=v.label.replace("conv_bn_act/",
-                                      "conv_bn_act_stats/"), constexprs=constexprs,
-                                      aligned=(*v.aligned, "stat_sum_ptr", "stat_m2_ptr"))
-    # dgrad and wgrad
-    for kernel, fn, config_list, tensors in (
-            ("conv_bwd_dx", conv_bwd._conv_bwd_dx_kernel, configs.GPU_CONFIGS["conv_bwd_dx"],
-             (("dy", "nkhw", "k"), ("w", "kcrs", "c"), ("dx", "nchw", "c"))),
-            ("conv_bwd_dw", conv_bwd._conv_bwd_dw_kernel, configs.GPU_CONFIGS["conv_bwd_dw"],
-             (("dy", "nkhw", "k"), ("x", "nchw", "c"), ("p", "krsc", "c")))):
-        for ci, config in enumerate(config_list):
-            units = [(d, g) for d in dtypes for g in CONV_GEOMETRIES] if full else \
-                [(dtypes[ci % 3], list(CONV_GEOMETRIES)[ci % len(CONV_GEOMETRIES)])]
-            for dtype, geometry in units:
-                r, s, stride, pad = CONV_GEOMETRIES[geometry]
-                ptr = "*" + dtype
-                out = "*fp32" if kernel == "conv_bwd_dw" else ptr
-                names = ("dy_ptr", "w_ptr", "dx_ptr") if kernel == "conv_bwd_dx" else ("dy_ptr", "x_ptr", "part_ptr")
-                signature = dict(zip(names, (ptr, ptr, out), strict=True))
-                signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
-                aligned = [*names, "C", "K"]
-                constexprs: dict[str, Any] = {}
-                for prefix, dims, unit in tensors:
-                    _strided(signature, constexprs, aligned, prefix, dims, unit)
-                if kernel == "conv_bwd_dw":
-                    signature.update(P_PER_SPLIT="i32", stride_psplit="i32")
-                    aligned += ["P_PER_SPLIT", "stride_psplit"]
-                constexprs.update(R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
-                                  INPUT_PRECISION="tf32" if dtype == "fp32" else "ieee", DOT_FP32=False,
-                                  ACC_FP64=False, USE_INT64=False, **config.kwargs)
-                yield _training_variant(kernel, geometry, fn, signature, constexprs, aligned, config, dtype)
+    """Compilation units of the training GEMM kernels, from their launchers' recorded launches with each
+    config given explicitly: the conv forward with its STATS epilogue (BN batch statistics; a 1x1 and a
+    3x3s2 unit per dtype) and dgrad / wgrad (kernels/conv_bwd.py, every GPU config); channels_last
+    activations and weights, 32 channels, 17x17 (the fixed-tile training kernels:
+    ``fixed_tile_variants``). ``full`` gives every dgrad / wgrad config every dtype and geometry class;
+    the CI set cycles dtype and geometry over the configs."""
+    yield from _variants(_units_anywhere("_training_units", full))
 
 
 # launch-path name of a fixed-tile kernel -> (variant kernel family, unit name)
@@ -310,8 +351,7 @@ def _record_fixed_tile_launches(dtype: str) -> list:
 
 
 def _fixed_tile_units(dtypes: list[str]) -> list[dict[str, Any]]:
-    """The distinct recorded fixed-tile launches of ``_record_fixed_tile_launches`` over ``dtypes``, as
-    plain data: label parts, module / qualname of the kernel, signature, constexprs, aligned, options."""
+    """The distinct recorded fixed-tile launches of ``_record_fixed_tile_launches`` over ``dtypes``."""
     from inception_core.launch import TensorSpec
     from inception_core.plan import distinct_variants
 
@@ -319,40 +359,22 @@ def _fixed_tile_units(dtypes: list[str]) -> list[dict[str, Any]]:
     for dtype in dtypes:
         torch_dtype = "torch." + _TORCH_DTYPES[dtype]
         for rec in distinct_variants(r for r in _record_fixed_tile_launches(dtype) if r.kernel in _FIXED_UNITS):
-            signature, constexprs, aligned = launch_signature(rec.fn, rec.args, rec.constexprs)
-            key = (rec.kernel, tuple(sorted(signature.items())), tuple(sorted(constexprs.items(), key=str)))
+            family, name = _FIXED_UNITS[rec.kernel]
+            tensors = {str(a.dtype) for a in rec.args if isinstance(a, TensorSpec)}
+            unit_dtype = dtype if torch_dtype in tensors else "fp32"
+            u = _unit(rec, kernel=family, label="", tags={}, uses_dot=False)
+            key = (rec.kernel, tuple(sorted(u["signature"].items())), tuple(sorted(u["constexprs"].items(), key=str)))
             if key in seen:  # the fp32-only finalize kernels come out the same for every dtype
                 continue
             seen.add(key)
-            family, name = _FIXED_UNITS[rec.kernel]
-            if rec.kernel == "sum_splits" and constexprs.get("stride_dws") != 1:
+            if name is None:
+                name = "max3x3s2" if u["constexprs"]["IS_MAX"] else "avg3x3p1"
+            if rec.kernel == "sum_splits" and u["constexprs"].get("stride_dws") != 1:
                 name = "splits_cl_weight"  # the weight gradient of a channels_last weight
-            tensors = {str(a.dtype) for a in rec.args if isinstance(a, TensorSpec)}
-            fn = as_jit_function(rec.fn).fn
-            units.append(dict(family=family, name=name or ("max3x3s2" if constexprs["IS_MAX"] else "avg3x3p1"),
-                              dtype=dtype if torch_dtype in tensors else "fp32", module=fn.__module__,
-                              qualname=fn.__qualname__, signature=signature, constexprs=constexprs,
-                              aligned=aligned, num_warps=rec.num_warps,
-                              num_stages=rec.num_stages if rec.num_stages is not None else 1))
+            u.update(label=f"{family}/fixed/{unit_dtype}/{name}",
+                     tags=dict(config="fixed", dtype=unit_dtype, geometry=name, fits=True))
+            units.append(u)
     return units
-
-
-def _fixed_tile_units_anywhere(dtypes: list[str]) -> list[dict[str, Any]]:
-    """``_fixed_tile_units`` here when the triton backend can run here (a GPU, or the interpreter), else
-    in a child process under the interpreter (a CPU machine compiling for a GPU)."""
-    import torch
-
-    from inception_core.kernels import INTERPRETED
-
-    if INTERPRETED or torch.cuda.is_available():
-        return _fixed_tile_units(dtypes)
-    code = ("import json, sys; from inception_core.aot_variants import _fixed_tile_units; "
-            "print(json.dumps(_fixed_tile_units(sys.argv[1:])))")
-    done = subprocess.run([sys.executable, "-c", code, *dtypes], env={**os.environ, "TRITON_INTERPRET": "1"},
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"recording the fixed-tile launches under the interpreter failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def fixed_tile_variants(full: bool = True) -> Iterator[KernelVariant]:
@@ -360,15 +382,7 @@ def fixed_tile_variants(full: bool = True) -> Iterator[KernelVariant]:
     the wgrad split sum) from their launchers' recorded launches: every dtype with ``full``, else bf16.
     Labels "<family>/fixed/<dtype>/<unit>"; the dtype is the run's, or fp32 for a kernel whose tensors
     are all fp32."""
-    for u in _fixed_tile_units_anywhere(list(_DTYPES) if full else ["bf16"]):
-        fn = importlib.import_module(u["module"])
-        for part in u["qualname"].split("."):
-            fn = getattr(fn, part)
-        yield KernelVariant(
-            kernel=u["family"], label=f"{u['family']}/fixed/{u['dtype']}/{u['name']}", fn=fn,
-            signature=u["signature"], constexprs=u["constexprs"], num_warps=u["num_warps"],
-            num_stages=u["num_stages"], aligned=tuple(u["aligned"]), uses_dot=False,
-            tags=dict(config="fixed", dtype=u["dtype"], geometry=u["name"], fits=True))
+    yield from _variants(_units_anywhere("_fixed_tile_units", list(_DTYPES) if full else ["bf16"]))
 
 
 VARIANT_SOURCES = {"conv_bn_act": conv_bn_act_variants, "pool2d": pool2d_variants, "training": training_variants,

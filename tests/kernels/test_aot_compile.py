@@ -121,6 +121,19 @@ def test_fixed_tile_units_carry_the_launchers_real_arguments():
             "pool2d_bwd/fixed/bf16/argmax"} <= set(units)
 
 
+def test_training_units_carry_the_launchers_real_arguments():
+    """The training GEMM units are recorded launches too: the STATS conv runs without scale / shift (the
+    launcher passes placeholders of x's dtype) and a 1x1 weight's tap strides are 1, so constants."""
+    stats = next(v for v in VARIANTS if v.kernel == "conv_bn_act_stats" and v.tags["dtype"] == "bf16"
+                 and v.tags["geometry"] == "1x1")
+    assert stats.constexprs["STATS"] is True and stats.constexprs["HAS_SCALE"] is False
+    assert stats.signature["scale_ptr"] == "*bf16" and stats.signature["stat_sum_ptr"] == "*fp32"
+    dx_1x1 = next(v for v in VARIANTS if v.kernel == "conv_bwd_dx" and v.tags["geometry"] == "1x1")
+    assert dx_1x1.constexprs["stride_wr"] == dx_1x1.constexprs["stride_ws"] == 1
+    bf16_dx = next(v for v in VARIANTS if v.kernel == "conv_bwd_dx" and v.tags["dtype"] == "bf16")
+    assert bf16_dx.constexprs["DOT_FP32"] is False  # planned for a GPU, not the interpreter's bf16 workaround
+
+
 def test_rejected_conv_units_are_marked():
     units = aot_variants.all_variants(full=False, include_rejected=True)
     assert any(not v.tags["fits"] for v in units if v.kernel == "conv_bn_act")
