@@ -6,10 +6,13 @@ geometry classes it can be chosen for, plus the fixed-tile kernels. A kernel fil
 ``full=False`` is the CI set (each config on fewer geometry classes and dtypes), ``full=True`` every
 combination (``tools/resource_report.py --full``).
 
-The fixed-tile kernels' units (BatchNorm statistics and backward, pooling backward, the wgrad split sum)
-come from the launchers themselves: a small training conv and the two pooling backwards are run under
-``launch.recording(gpu=True)`` and each recorded launch becomes a unit (``aot.launch_signature``), so
-their signatures are the ones the launchers really pass.
+The training kernels' units (conv forward with STATS, dgrad, wgrad with each config given; the
+fixed-tile BatchNorm, pooling backward and wgrad split-sum kernels) come from the launchers themselves:
+they are run under ``launch.recording(gpu=True)`` and each recorded launch becomes a unit
+(``aot.launch_signature``), so their signatures are the ones the launchers really pass (on a CPU machine
+without the interpreter, in a child process under it). The inference conv and pooling forward units are
+still written out here (``_conv_variant``, ``pool2d_variants``): they include layouts a small recorded
+launch does not produce (the int64 offsets of >= 2**31-element tensors).
 """
 
 from __future__ import annotations
