@@ -17,7 +17,7 @@ import torch
 
 import inception_core
 from inception_core.kernels import INTERPRETED
-from inception_core.kernels.configs import GPU_CONFIGS
+from inception_core.kernels.configs import GPU_CONFIGS, INTERPRETER_CONFIGS
 from inception_core.ops import conv_bn_act, conv_bn_act_ref
 from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 from inception_core.shapes import CONV_SHAPES
@@ -27,17 +27,36 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _geometries():
-    """One case per distinct conv geometry over the six networks, spatial size reduced."""
+    """One case per distinct conv geometry over the six networks, spatial size reduced.
+
+    Under the interpreter every launch runs the one interpreter config, so two geometries with the same
+    kernel, stride, padding, reduced input size and channel-masking class (C and K against the config's
+    BLOCK_K and BLOCK_N: below one block, one block, several whole blocks, a partial last block) run the
+    same code: the cheapest of each class stands for the others (``inception-core check`` runs them
+    all). On a GPU each shape gets its own config from the heuristic, so every geometry runs."""
+    block_n = block_k = None
+    if INTERPRETED:
+        kw = INTERPRETER_CONFIGS["conv_bn_act_fwd"][0].kwargs
+        block_n, block_k = kw["BLOCK_N"], kw["BLOCK_K"]
     seen = {}
-    for s in CONV_SHAPES:
-        key = (s.in_channels, s.out_channels, s.kernel, s.stride, s.padding)
-        if key in seen:
-            continue
+    for s in sorted(CONV_SHAPES, key=lambda s: s.in_channels * s.out_channels):
         h = reduced_size(s.in_hw[0], s.kernel[0], s.stride[0], s.padding[0])
         w = reduced_size(s.in_hw[1], s.kernel[1], s.stride[1], s.padding[1])
-        seen[key] = pytest.param(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, (h, w),
-                                 id=f"{s.model}.{s.layer}")
+        key = (s.kernel, s.stride, s.padding)
+        if INTERPRETED:
+            key += ((h, w), _mask_class(s.in_channels, block_k), _mask_class(s.out_channels, block_n))
+        else:
+            key += (s.in_channels, s.out_channels)
+        if key not in seen:
+            seen[key] = pytest.param(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, (h, w),
+                                     id=f"{s.model}.{s.layer}")
     return list(seen.values())
+
+
+def _mask_class(channels: int, block: int) -> str:
+    if channels <= block:
+        return "one-block" if channels == block else "below-one-block"
+    return "whole-blocks" if channels % block == 0 else "partial-last-block"
 
 
 def _inputs(n, c, k, kernel, hw, dtype, device, *, layout="channels_last"):
