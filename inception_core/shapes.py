@@ -24,8 +24,19 @@ for "avg" pools; it is True for "max" and "adaptive_avg" entries by convention.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+from inception_core.shape_types import (
+    AUX_MODULES,
+    MODELS,
+    NATIVE_INPUT,
+    ConvGeometry,
+    ConvShape,
+    PoolGeometry,
+    PoolShape,
+    conv_geometries,
+    pool_geometries,
+)
+from inception_core.shape_types import conv_rows as _convs
+from inception_core.shape_types import pool_rows as _pools
 
 __all__ = [
     "AUX_MODULES",
@@ -40,147 +51,6 @@ __all__ = [
     "conv_geometries",
     "pool_geometries",
 ]
-
-MODELS: tuple[str, ...] = (
-    "googlenet",
-    "bn_inception",
-    "inception_v3",
-    "inception_v4",
-    "inception_resnet_v1",
-    "inception_resnet_v2",
-)
-# native input resolution (square) of each model
-NATIVE_INPUT: dict[str, int] = {
-    "googlenet": 224,
-    "bn_inception": 224,
-    "inception_v3": 299,
-    "inception_v4": 299,
-    "inception_resnet_v1": 160,
-    "inception_resnet_v2": 299,
-}
-# top-level modules of the auxiliary heads
-AUX_MODULES: tuple[str, ...] = ("aux1", "aux2", "AuxLogits")
-
-
-def _is_aux_layer(layer: str) -> bool:
-    return layer.replace("/", ".").split(".", 1)[0] in AUX_MODULES
-
-
-def _pool_out(n: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    # PyTorch pooling output size (a ceil-mode window must start inside the input or left padding)
-    span = n + 2 * p - k
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    model: str
-    layer: str  # first layer (module path) that has this geometry
-    count: int  # how many layers of this model share the geometry
-    in_channels: int
-    out_channels: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    in_hw: tuple[int, int]  # input spatial size at the native input resolution
-    bias: bool
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        return (
-            (self.in_hw[0] + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1,
-            (self.in_hw[1] + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1,
-        )
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates of ONE such layer at batch 1 (multiply by ``count`` for the total)."""
-        oh, ow = self.out_hw
-        return oh * ow * self.out_channels * self.in_channels * self.kernel[0] * self.kernel[1]
-
-    @property
-    def is_aux(self) -> bool:
-        return _is_aux_layer(self.layer)
-
-
-@dataclass(frozen=True)
-class PoolShape:
-    model: str
-    layer: str
-    count: int
-    kind: str  # "max" | "avg" | "adaptive_avg"
-    channels: int
-    kernel: tuple[int, int]  # output size for "adaptive_avg"
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    ceil_mode: bool
-    count_include_pad: bool  # True for max pools
-    in_hw: tuple[int, int]
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        if self.kind == "adaptive_avg":
-            return self.kernel
-        return (
-            _pool_out(self.in_hw[0], self.kernel[0], self.stride[0], self.padding[0], self.ceil_mode),
-            _pool_out(self.in_hw[1], self.kernel[1], self.stride[1], self.padding[1], self.ceil_mode),
-        )
-
-    @property
-    def is_aux(self) -> bool:
-        return _is_aux_layer(self.layer)
-
-
-class ConvGeometry(NamedTuple):
-    in_channels: int
-    out_channels: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-
-
-class PoolGeometry(NamedTuple):
-    kind: str
-    channels: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    ceil_mode: bool
-    count_include_pad: bool
-
-
-def conv_geometries(models: tuple[str, ...] | None = None) -> tuple[ConvGeometry, ...]:
-    """Distinct (in_channels, out_channels, kernel, stride, padding) over ``models`` (default: all),
-    ignoring model/layer/count/in_hw/bias, in first-seen order."""
-    seen: dict[ConvGeometry, None] = {}
-    for s in CONV_SHAPES:
-        if models is None or s.model in models:
-            seen.setdefault(ConvGeometry(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding))
-    return tuple(seen)
-
-
-def pool_geometries(models: tuple[str, ...] | None = None) -> tuple[PoolGeometry, ...]:
-    """Distinct (kind, channels, kernel, stride, padding, ceil_mode, count_include_pad) over ``models``
-    (default: all), ignoring model/layer/count/in_hw, in first-seen order."""
-    seen: dict[PoolGeometry, None] = {}
-    for s in POOL_SHAPES:
-        if models is None or s.model in models:
-            geometry = PoolGeometry(
-                s.kind, s.channels, s.kernel, s.stride, s.padding, s.ceil_mode, s.count_include_pad
-            )
-            seen.setdefault(geometry)
-    return tuple(seen)
-
-
-def _convs(model: str, rows: tuple[tuple, ...]) -> tuple[ConvShape, ...]:
-    return tuple(ConvShape(model, *row) for row in rows)
-
-
-def _pools(model: str, rows: tuple[tuple, ...]) -> tuple[PoolShape, ...]:
-    return tuple(PoolShape(model, *row) for row in rows)
 
 
 # fmt: off
