@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import inception_core
+from inception_core.convert import convertible
 from inception_core.testing import rel_err
 
 
@@ -20,10 +21,11 @@ def _references():
         ("timm_inception_v3", lambda: timm.create_model("inception_v3"), 75),
         ("timm_inception_v4", lambda: timm.create_model("inception_v4"), 75),
         ("timm_inception_resnet_v2", lambda: timm.create_model("inception_resnet_v2"), 75),
-        # Cadene's heads are fixed-size pools: native input sizes
+        # Cadene's heads are fixed-size pools (8x8, 7x7: native input sizes): features at a small input, the
+        # head on a feature map of the size it takes (_FIXED_HEADS)
         ("cadene_inceptionresnetv2", lambda: pretrainedmodels.inceptionresnetv2(num_classes=1000, pretrained=None),
-         299),
-        ("cadene_bninception", lambda: pretrainedmodels.bninception(num_classes=1000, pretrained=None), 224),
+         75),
+        ("cadene_bninception", lambda: pretrainedmodels.bninception(num_classes=1000, pretrained=None), 96),
         ("facenet_embedding", lambda: facenet_pytorch.InceptionResnetV1(pretrained=None, classify=False), 75),
         ("facenet_classifier", lambda: facenet_pytorch.InceptionResnetV1(classify=True, num_classes=7), 75),
     ]
@@ -37,6 +39,10 @@ def _randomize_bn(model):
                 m.running_var.uniform_(0.5, 1.5)
 
 
+# the feature map (C, H, W) that the fixed-size heads of Cadene's networks take
+_FIXED_HEADS = {"cadene_inceptionresnetv2": (1536, 8, 8), "cadene_bninception": (1024, 7, 7)}
+
+
 @pytest.mark.parametrize("case", range(9), ids=lambda i: _references()[i][0])
 def test_convert_keeps_weights_outputs_and_mode(case):
     name, build, size = _references()[case]
@@ -48,10 +54,18 @@ def test_convert_keeps_weights_outputs_and_mode(case):
     assert not ours.training
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
-        expected = ref(x)
+        if name in _FIXED_HEADS:
+            feature_map = torch.randn(1, *_FIXED_HEADS[name])
+            expected = torch.cat([ref.features(x).flatten(), ref.logits(feature_map).flatten()])
+        else:
+            expected = ref(x)
         with inception_core.backend("torch"):
-            got = ours(x)
+            if name in _FIXED_HEADS:
+                got = torch.cat([ours.forward_features(x).flatten(), ours.forward_head(feature_map).flatten()])
+            else:
+                got = ours(x)
     assert rel_err(got, expected) <= 1e-4, name
+    assert convertible(ref)
     assert all(torch.equal(before[k], v) for k, v in ref.state_dict().items())  # the input is untouched
     assert inception_core.convert(ref.train()).training
 
@@ -67,6 +81,7 @@ def test_convert_keeps_dtype_and_memory_format():
 
 
 def test_convert_rejects_other_models():
+    assert not convertible(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError, match="^model: expected one of"):
         inception_core.convert(torch.nn.Linear(2, 2))
 
