@@ -83,39 +83,6 @@ def randomize_for_equivalence(model: torch.nn.Module, seed: int = 1) -> torch.nn
     return model
 
 
-def grad_mismatches(model: torch.nn.Module, reference: torch.nn.Module, rtol: float) -> list[str]:
-    """Names of the parameters whose gradient differs from the reference's (same parameter order) by more
-    than ``rtol`` times the larger of its own largest gradient and 1e-3 x the network's largest (parameters
-    whose gradient is ~0, such as a conv bias cancelled by batch statistics, are held to the network's
-    scale), or that got no gradient."""
-    pairs = list(zip(model.named_parameters(), reference.parameters(), strict=True))
-    scale = max(q.grad.abs().max().item() for _, q in pairs if q.grad is not None)
-    bad = []
-    for (name, p), q in pairs:
-        if p.grad is None or q.grad is None:
-            bad.append(name)
-            continue
-        err = (p.grad.double() - q.grad.double()).abs().max().item()
-        if not err <= rtol * max(q.grad.abs().max().item(), 1e-3 * scale):
-            bad.append(name)
-    return bad
-
-
-def buffer_mismatches(model: torch.nn.Module, reference: torch.nn.Module, rtol: float) -> list[str]:
-    """Names of the floating buffers (BatchNorm running statistics) that differ from the reference's by more
-    than ``rtol`` x the buffer's largest magnitude, and of the integer buffers that differ at all."""
-    ref = dict(reference.named_buffers())
-    bad = []
-    for name, b in model.named_buffers():
-        r = ref[name]
-        if b.is_floating_point():
-            if not (b.double() - r.double()).abs().max().item() <= rtol * r.abs().max().item():
-                bad.append(name)
-        elif not torch.equal(b, r):
-            bad.append(name)
-    return bad
-
-
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of parameter elements of ``model``."""
     return sum(p.numel() for p in model.parameters())
