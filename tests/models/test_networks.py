@@ -116,7 +116,10 @@ def test_repr_state_dict_round_trip_and_registry(net):
     size = spec.fold_size or spec.small
     x = torch.randn(1, 3, size, size)
     with torch.no_grad(), inception_core.backend("torch"):
-        assert torch.equal(fresh.forward_features(x), ours.forward_features(x))
+        if spec.fold_on_features:  # the head needs a larger input
+            assert torch.equal(fresh.forward_features(x), ours.forward_features(x))
+        else:
+            assert torch.equal(fresh(x), ours(x))
     with pytest.raises(TypeError):
         create_model(spec.name, not_an_argument=1)
 
