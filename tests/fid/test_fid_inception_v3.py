@@ -10,7 +10,7 @@ from fid_helpers import SMALL
 
 import inception_core
 from inception_core.fid import InceptionFeatureExtractor
-from inception_core.testing import rel_err
+from inception_core.testing import count_parameters, no_concat, rel_err
 
 fidv3 = importlib.import_module("inception_core.models.fid_inception_v3")
 
@@ -23,11 +23,11 @@ def _images(n: int, seed: int = 3) -> torch.Tensor:
 
 def test_parameter_count_and_keys(fid_state):
     net = fidv3.fid_inception_v3()
-    assert sum(p.numel() for p in net.parameters()) == 23_850_960
+    assert count_parameters(net) == 23_850_960
     assert set(net.state_dict()) == set(fid_state)
     assert net.fc.weight.shape == (1008, 2048) and not hasattr(net, "AuxLogits")
     headless = fidv3.fid_inception_v3(num_classes=None)
-    assert sum(p.numel() for p in headless.parameters()) == 21_785_568
+    assert count_parameters(headless) == 21_785_568
 
 
 def test_loads_pytorch_fid_and_torch_fidelity_layouts_strictly(fid_state, pytorch_fid_net, fidelity_net,
@@ -94,8 +94,7 @@ def test_fused_path_runs_the_tf_pools_through_our_ops(ours, monkeypatch):
     real_conv = inception_core.ops.conv_bn_act
     monkeypatch.setattr(inception_core.nn.functional.ops, "conv_bn_act",
                         lambda *a, **k: convs.append(1) or real_conv(*a, **k))
-    monkeypatch.setattr(torch, "cat", lambda *a, **k: pytest.fail("torch.cat on the fused path"))
-    with torch.no_grad(), inception_core.backend("torch"):
+    with torch.no_grad(), inception_core.backend("torch"), no_concat():
         ours.forward_taps(torch.randn(1, 3, SMALL, SMALL), ["2048"])
     # the fused path: 94 convs, the sibling 1x1s of a block as one GEMM (Mixed_5b-d, 6b-e, 7b, 7c: 3 -> 1;
     # Mixed_7a: 2 -> 1), no concatenation
