@@ -340,7 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--markdown", help="write a short Markdown report to this file")
     bench.add_argument("--plot", help="write a bar chart PNG here (needs matplotlib: the 'plot' extra)")
     bench.set_defaults(func=_cmd_bench, parser=bench)
-    check = sub.add_parser("check", help="every op over the networks' shapes, every backend vs the reference")
+    check = sub.add_parser(
+        "check", help="every fused op, forward and backward, over the networks' shapes, every backend vs the reference",
+        description="Every fused op (conv_bn_act, conv_bn_act_train, the pooling ops, and the gradients of each) over "
+                    "the six networks' layer shapes, on every backend that can run here, against the float64 torch "
+                    "reference; prints a summary per op, backend and dtype and every failing row; exit status 1 "
+                    "when a row fails. Without a GPU the Triton kernels run through Triton's interpreter at "
+                    "reduced spatial sizes (slow: select with --ops, --models, --dtypes).")
     check.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
     check.add_argument("--dtypes", default="fp32,fp16,bf16", help="comma list of fp32, fp16, bf16")
     check.add_argument("--models", default="", help="comma list of networks (default: all six)")
