@@ -38,11 +38,26 @@ def test_every_help_without_torch():
     assert report["imported"] == []
 
 
+def _imported_modules(importtime_stderr: str) -> set[str]:
+    return {line.rsplit("|", 1)[-1].strip() for line in importtime_stderr.splitlines()
+            if line.startswith("import time:")}
+
+
 def test_module_entry_help_lists_the_subcommands():
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "inception_core", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for command in _subcommands():
         assert command in done.stdout
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    imported = _imported_modules(done.stderr)
+    assert "torch" not in imported and "triton" not in imported
+
+
+def test_train_module_entry_help_without_torch():
+    """``python -m inception_core.train`` (what torchrun runs) parses its flags before importing torch."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "inception_core.train", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--model" in done.stdout and "--resume" in done.stdout
+    imported = _imported_modules(done.stderr)
     assert "torch" not in imported and "triton" not in imported

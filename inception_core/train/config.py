@@ -16,6 +16,7 @@ __all__ = [
     "RESUME_MUST_MATCH",
     "TrainConfig",
     "add_train_arguments",
+    "build_parser",
     "config_from_args",
     "model_kwargs",
 ]
@@ -214,6 +215,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--device", help="cpu or cuda (default: cuda when available; under torchrun cuda:LOCAL_RANK)")
     add("--backend", choices=["auto", "triton", "torch"], default=d.backend, help="inception_core backend")
     add("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def build_parser(prog: str = "inception-core train") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_train_arguments(parser)
+    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

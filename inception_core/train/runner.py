@@ -25,10 +25,9 @@ from inception_core.train.checkpoint import (
     save_checkpoint,
 )
 from inception_core.train.config import (
-    DESCRIPTION,
     RESUME_MUST_MATCH,
     TrainConfig,
-    add_train_arguments,
+    build_parser,
     config_from_args,
 )
 from inception_core.train.data import (
@@ -282,12 +281,6 @@ def _log_replicas(model: nn.Module, ctx: distributed.DistContext, log: MetricsLo
         log.write({"kind": "replicas", "param_sha256": [d[0] for d in digests],
                    "buffer_sha256": [d[1] for d in digests],
                    "params_identical": len({d[0] for d in digests}) == 1})
-
-
-def build_parser(prog: str = "inception-core train") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
-    add_train_arguments(parser)
-    return parser
 
 
 def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
