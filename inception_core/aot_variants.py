@@ -375,7 +375,7 @@ def _fixed_tile_units(dtypes: list[str]) -> list[dict[str, Any]]:
             if rec.kernel == "sum_splits" and u["constexprs"].get("stride_dws") != 1:
                 name = "splits_cl_weight"  # the weight gradient of a channels_last weight
             u.update(label=f"{family}/fixed/{unit_dtype}/{name}",
-                     tags=dict(config="fixed", dtype=unit_dtype, geometry=name, fits=True))
+                     tags=dict(config="fixed", dtype=unit_dtype, geometry=name, fits=True, launch_kernel=rec.kernel))
             units.append(u)
     return units
 

@@ -103,7 +103,8 @@ def test_fixed_tile_units_carry_the_launchers_real_arguments():
     """The fixed-tile units come from recorded launches, not restated by hand: the wgrad sum writes a
     weight gradient in the weight's layout (KCRS by default: unit stride S; channels_last: unit stride
     C), the average-pool backward reads no int8 window index (its idx argument is a placeholder of dy's
-    dtype), and the tiles are the GPU's."""
+    dtype), and the tiles are the GPU's: a GPU plan made under the interpreter records the GPU tiles
+    (launch.launch_fixed), not the interpreter's."""
     from inception_core.kernels.configs import fixed_gpu_tiles
 
     units = {v.label: v for v in VARIANTS if v.tags.get("config") == "fixed"}
@@ -114,8 +115,9 @@ def test_fixed_tile_units_carry_the_launchers_real_arguments():
     assert sums.signature["SPLITS"] == "i32"  # a problem large enough to split the wgrad reduction
     assert units["pool2d_bwd/fixed/bf16/avg3x3p1"].signature["idx_ptr"] == "*bf16"
     assert units["pool2d_bwd/fixed/bf16/max3x3s2"].signature["idx_ptr"] == "*i8"
-    assert {k: units["batch_norm/fixed/bf16/bwd_reduce"].constexprs[k] for k in ("BLOCK_P", "BLOCK_C")} == \
-        fixed_gpu_tiles("bn_bwd_reduce")
+    for unit in units.values():
+        tiles = fixed_gpu_tiles(unit.tags["launch_kernel"])
+        assert {k: unit.constexprs[k] for k in tiles} == tiles, unit.label
     assert {"batch_norm/fixed/fp32/stats_finalize", "batch_norm/fixed/fp32/bwd_finalize",
             "batch_norm/fixed/bf16/affine_act", "batch_norm/fixed/bf16/bwd_apply",
             "pool2d_bwd/fixed/bf16/argmax"} <= set(units)

@@ -223,28 +223,6 @@ def test_first_eval_forward_compiles_each_variant_once(fresh, name):
     assert launch.launch_stats()["launches"] == 0  # a plan counts nothing
 
 
-def test_gpu_plan_records_the_gpu_tiles_of_the_fixed_tile_kernels(fresh):
-    """A GPU plan made under the interpreter records the tiles a GPU launches the fixed-tile kernels with
-    (what warmup then compiles), not the interpreter's big ones."""
-    from inception_core.kernels.configs import fixed_gpu_tiles
-
-    cl = torch.channels_last
-    x = torch.randn(2, 16, 6, 6).contiguous(memory_format=cl).requires_grad_()
-    w = torch.randn(16, 16, 3, 3, requires_grad=True)
-    gamma, beta = torch.ones(16, requires_grad=True), torch.zeros(16, requires_grad=True)
-    with ic.backend("triton"), launch.recording(gpu=True) as records:
-        y = ic.ops.conv_bn_act_train(x, w, gamma, beta, torch.zeros(16), torch.ones(16), momentum_factor=0.1,
-                                     eps=1e-5, padding=1)
-        z = ic.ops.max_pool2d(y, 3, 2)
-        z.backward(torch.ones_like(z))
-    fixed = {r.kernel: r for r in records if r.source == "fixed"}
-    assert {"bn_stats_finalize", "affine_act", "bn_bwd_reduce", "bn_bwd_finalize", "bn_bwd_apply", "sum_splits",
-            "max_pool2d_argmax", "pool2d_bwd"} <= set(fixed)
-    for kernel, rec in fixed.items():
-        tiles = fixed_gpu_tiles(kernel)
-        assert {k: rec.constexprs[k] for k in tiles} == tiles, kernel
-
-
 def test_real_first_forward_counts_match_the_plan(fresh, device):
     """A real interpreted eval forward (one Inception block: sibling 1x1s, 3x3s, a pool) compiles exactly
     the variants a recording of it plans."""
