@@ -297,36 +297,8 @@ def test_real_autotuner_across_processes(tmp_path):
 
 
 def test_key_of_a_real_conv_launch(monkeypatch, device):
-    # the key autotuning would file a real conv launch under (INCEPTION_CORE_AUTOTUNE=1 with a config list)
-    from inception_core import launch
-    from inception_core.kernels.configs import GPU_CONFIGS
-
-    seen = []
-    monkeypatch.setenv(launch.AUTOTUNE_ENV, "1")
-    monkeypatch.setattr(launch, "shipped_configs", lambda kernel, gpu=False: GPU_CONFIGS["conv_bn_act_fwd"])
-    launch.reset_launch_stats(forget=True)
-
-    def record(kernel, autotuner, grid, args, meta, dev):
-        seen.append(ac.tuning_key(kernel, autotuner, args, meta, dev))
-        autotuner.fn[grid](*args, **meta, **autotuner.configs[0].all_kwargs())
-        return autotuner.configs[0]
-
-    monkeypatch.setattr(ac, "launch_autotuned", record)
-    x = torch.randn(1, 16, 5, 5, device=device).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(32, 16, 3, 3, device=device)
-    with inception_core.backend("triton"):
-        inception_core.ops.conv_bn_act(x, w, torch.rand(32, device=device), torch.randn(32, device=device),
-                                       padding=1)
-    (key,) = seen
-    assert key["kernel"] == "conv_bn_act_fwd"
-    assert key["shape"] == {"N": 1, "C": 16, "H": 5, "W": 5, "K": 32, "OH": 5, "OW": 5, "R": 3, "S": 3,
-                            "STRIDE_H": 1, "STRIDE_W": 1, "PAD_H": 1, "PAD_W": 1}
-    assert key["dtypes"]["x_ptr"] == "torch.float32" and key["flags"]["ACT_RELU"] is True
-
-
-def test_backward_kernels_are_tuned_through_the_same_cache(monkeypatch, device):
-    # dgrad and wgrad take the one launch path too: with INCEPTION_CORE_AUTOTUNE=1 they are autotuned
-    # (and filed in the cache) under their own kernel names, like the forward
+    # the key autotuning would file a real conv launch under (INCEPTION_CORE_AUTOTUNE=1 with a config list);
+    # its backward's dgrad and wgrad take the same launch path, so they are tuned (and cached) too
     from inception_core import launch
     from inception_core.kernels.configs import GPU_CONFIGS
 
@@ -344,9 +316,14 @@ def test_backward_kernels_are_tuned_through_the_same_cache(monkeypatch, device):
     x = torch.randn(1, 16, 5, 5, device=device).contiguous(memory_format=torch.channels_last).requires_grad_()
     w = torch.randn(32, 16, 3, 3, device=device, requires_grad=True)
     with inception_core.backend("triton"):
-        inception_core.ops.conv_bn_act(x, w, padding=1).sum().backward()
+        inception_core.ops.conv_bn_act(x, w, torch.rand(32, device=device), torch.randn(32, device=device),
+                                       padding=1).sum().backward()
+    key, dx_key, dw_key = seen
     assert [k["kernel"] for k in seen] == ["conv_bn_act_fwd", "conv_bwd_dx", "conv_bwd_dw"]
-    assert seen[1]["shape"]["C"] == 16 and seen[2]["shape"]["K"] == 32
+    assert dx_key["shape"]["C"] == 16 and dw_key["shape"]["K"] == 32
+    assert key["shape"] == {"N": 1, "C": 16, "H": 5, "W": 5, "K": 32, "OH": 5, "OW": 5, "R": 3, "S": 3,
+                            "STRIDE_H": 1, "STRIDE_W": 1, "PAD_H": 1, "PAD_W": 1}
+    assert key["dtypes"]["x_ptr"] == "torch.float32" and key["flags"]["ACT_RELU"] is True
 
 
 def test_second_process_skips_tuning_of_the_real_kernels(tmp_path):
