@@ -23,12 +23,16 @@ class ChannelSlots:
 
     The buffer may begin with ``scratch`` reserved channels (see ``ConcatBlock.scratch_channels``): the
     slots start after them, and ``siblings`` writes there the 1x1 convs that feed other convolutions.
+    ``dense`` (the torch backend, whose convolutions copy a strided input before reading it): no scratch
+    channels; ``siblings`` writes a fresh tensor and copies the direct branch into its slot, so the
+    block output and every conv input stay dense.
     """
 
-    def __init__(self, out: Tensor | None, scratch: int = 0) -> None:
+    def __init__(self, out: Tensor | None, scratch: int = 0, dense: bool = False) -> None:
         self.out = out
         self.scratch = scratch
         self.offset = scratch
+        self.dense = dense
 
     def slot(self, channels: int) -> dict:
         """kwargs (``out``, ``out_offset``) for the op that produces the next ``channels`` channels."""
@@ -54,10 +58,17 @@ class ChannelSlots:
             results = [self._run(direct, x, self.slot(_channels(direct)))] if direct is not None else []
             return results + [self._run(u, x, {}) for u in reduce_units]
         reduce_channels = sum(_channels(u) for u in reduce_units)
+        if direct is None and self.dense:
+            return icf.sibling_conv_bn_act(x, units, owner, out=None)
         if direct is None:
             scratch = torch.empty((x.shape[0], reduce_channels, x.shape[2], x.shape[3]), dtype=self.out.dtype,
                                   device=x.device, memory_format=torch.channels_last)
             return icf.sibling_conv_bn_act(x, units, owner, out=scratch, out_offset=0)
+        if self.dense:  # no scratch channels: the GEMM writes a tensor of its own, the direct branch is copied
+            slices = icf.sibling_conv_bn_act(x, units, owner, out=None)
+            kwargs = self.slot(_channels(direct))
+            slot = kwargs["out"].narrow(1, kwargs["out_offset"], _channels(direct)).copy_(slices[-1])
+            return [slot, *slices[:-1]]
         if self.offset != self.scratch or reduce_channels != self.scratch:
             raise RuntimeError(f"{type(owner).__name__}: siblings with a direct branch need the block's first slot "
                                f"and scratch_channels == {reduce_channels} (got {self.scratch})")
@@ -107,10 +118,11 @@ class ConcatBlock(nn.Module):
             return torch.cat(list(self._forward(x, ChannelSlots(None))), 1)
         x = x.to(icf.compute_dtype(x))
         oh, ow = self.out_hw(x.shape[2], x.shape[3])
-        scratch = self.scratch_channels
+        dense = icf.dense_block_outputs(x)
+        scratch = 0 if dense else self.scratch_channels
         buf = torch.empty((x.shape[0], scratch + self.out_channels, oh, ow), dtype=x.dtype, device=x.device,
                           memory_format=torch.channels_last)
-        cat = ChannelSlots(buf, scratch)
+        cat = ChannelSlots(buf, scratch, dense)
         for _ in self._forward(x, cat):
             pass
         if cat.offset != scratch + self.out_channels:

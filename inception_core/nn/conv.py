@@ -19,8 +19,8 @@ class BasicConv2d(nn.Module):
     Eval mode without autograd: BatchNorm is folded into the convolution's per-channel scale and shift
     (cached, rebuilt whenever a parameter or buffer changes) and the whole layer is one fused kernel,
     which can write its result into a channel slice of a block's output. Training mode: the fused training
-    op (batch statistics, running statistics updated as BatchNorm2d does); eval with gradients: the fused
-    op, differentiable.
+    op (batch statistics, running statistics updated as BatchNorm2d does; on the torch backend without
+    autocast, torch's own conv and BatchNorm); eval with gradients: the fused op, differentiable.
 
     Args:
         in_channels, out_channels: channel counts.

@@ -7,8 +7,9 @@ Every call runs ``inception_core.ops`` on the configured backend; what it runs d
       folded scale/shift computed from the BatchNorm parameters inside the autograd graph.
   training (BatchNorm with batch statistics): ``ops.conv_bn_act_train``, which computes the batch
       statistics in the conv's epilogue and updates ``running_mean``/``running_var``/``num_batches_tracked``
-      exactly as ``torch.nn.BatchNorm2d`` does.
-The stock modules run only where no fused op applies (grouped or dilated convs, SyncBatchNorm or another
+      exactly as ``torch.nn.BatchNorm2d`` does; on the torch backend (without autocast) torch's own conv and
+      BatchNorm modules, its fastest correct training step on a CPU.
+The stock modules also run where no fused op applies (grouped or dilated convs, SyncBatchNorm or another
 normalisation layer, eval-mode BatchNorm without running statistics).
 """
 
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core import ops
+from inception_core.ops.conv_torch import allow_prepack
 
 __all__ = [
     "InputDtypeError",
@@ -145,6 +147,14 @@ def _weights_take_scale(x: Tensor, dtype: torch.dtype) -> bool:
     return dtype == torch.float32 and onednn_fusable(x) and backend_for(x, "conv_bn_act") == "torch"
 
 
+def dense_block_outputs(x: Tensor) -> bool:
+    """Whether blocks on ``x`` keep their outputs dense (no scratch channels in front): on the torch backend,
+    whose convolutions and pools copy a strided input to a dense one before they read it."""
+    from inception_core.backends import backend_for
+
+    return backend_for(x, "conv_bn_act") == "torch"
+
+
 # Per-thread scratch for the weights an unfrozen fold scales on every call (reused: no allocation, no
 # page faults per call; per thread: two threads running one model never share one).
 _SCRATCH = threading.local()
@@ -199,6 +209,8 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain
     if cache is not None and cache[0] == stamp:
         return cache[1]
     value = _fold(conv, bn, dtype, gain)
+    if gain is not None:  # the scaled copy belongs to the cache: oneDNN may keep it prepacked
+        allow_prepack(value[0])
     conv.__dict__["_ic_fold_cache"] = (stamp, value)
     return value
 
@@ -223,7 +235,8 @@ def _stock(x: Tensor, conv: nn.Conv2d, bn: nn.Module | None, act: str, residual:
     if residual is not None:
         y = y * res_scale + residual
     if act == "relu":
-        y = F.relu(y)
+        # in place where y is this call's own tensor whose backward does not read it (the sum's, BatchNorm's)
+        y = F.relu(y, inplace=residual is not None or isinstance(bn, nn.BatchNorm2d))
     if out is not None:
         return out.narrow(1, out_offset, y.shape[1]).copy_(y)
     return y
@@ -238,6 +251,18 @@ def _momentum_factor(bn: nn.BatchNorm2d) -> float:
         if bn.momentum is None:  # cumulative moving average
             factor = 1.0 / float(bn.num_batches_tracked)
     return factor
+
+
+_STOCK_TRAINING = True  # False: the fused training op on every backend (to measure one against the other)
+
+
+def _stock_training(x: Tensor) -> bool:
+    """Whether a training-mode layer runs torch's own modules: on the torch backend without autocast, where
+    they are the fastest correct choice (oneDNN convolutions and BatchNorm kernels with their backward)."""
+    from inception_core.backends import backend_for
+
+    return (_STOCK_TRAINING and not torch.is_autocast_enabled(x.device.type)
+            and backend_for(x, "conv_bn_act_train") == "torch")
 
 
 def _conv_bn_train(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, act: str, residual: Tensor | None,
@@ -295,6 +320,8 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
             batch_stats and not bn.training):
         return _stock(x, conv, bn, act, residual, res_scale, out, out_offset)
     dtype = compute_dtype(x)
+    if batch_stats and _stock_training(x):
+        return _stock(x, conv, bn, act, residual, res_scale, out, out_offset)
     if batch_stats:
         y = _conv_bn_train(x, conv, bn, act, residual, res_scale, dtype)
         return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
@@ -401,11 +428,13 @@ def _stacked(parts, dtype: torch.dtype, owner: nn.Module, scaled: bool):
         k += n
     value = (weight, scale, shift)
     if frozen:
+        if scaled:
+            allow_prepack(weight)
         owner.__dict__["_ic_sibling_cache"] = (key, folded, value)  # folded kept alive: ids stay unique
     return value
 
 
-def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor, out_offset: int) -> list[Tensor]:
+def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor | None, out_offset: int = 0) -> list[Tensor]:
     """Horizontal fusion: the 1x1 convolutions ``units`` (BasicConv2d modules or (conv, bn) pairs) that read
     the same ``x`` run as ONE fused conv with stacked weights, writing channels
     ``[out_offset, out_offset + sum(K_i))`` of ``out``; returns each unit's channel slice, in order.
@@ -413,12 +442,15 @@ def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor, out_
     Callers place the slices so that each lands where it is needed: the last unit's slice can be a
     block-output slot and the others a scratch region right before it (see ``ChannelSlots.siblings``).
     No state_dict key changes: the stacked parameters are a cache, rebuilt whenever a unit changes.
+    ``out=None``: the slices of one fresh (N, sum(K_i), H, W) channels_last tensor.
     """
     parts = [_unit(u) for u in units]
     dtype = compute_dtype(x)
     x = x.to(dtype)
     weight, scale, shift = _stacked(parts, dtype, owner, _weights_take_scale(x, dtype))
-    ops.conv_bn_act(x, weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
+    y = ops.conv_bn_act(x, weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
+    if out is None:
+        out, out_offset = y, 0
     slices, k = [], out_offset
     for conv, _, _ in parts:
         slices.append(out.narrow(1, k, conv.out_channels))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["conv_bn_act_torch", "onednn_fusable"]
+__all__ = ["allow_prepack", "conv_bn_act_torch", "onednn_fusable"]
 
 
 def _onednn_available() -> bool:
@@ -24,6 +24,30 @@ _ONEDNN = _onednn_available()
 def onednn_fusable(x: Tensor) -> bool:
     """Whether a conv on ``x`` runs as one oneDNN convolution with a fused epilogue (CPU, float32)."""
     return _ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32
+
+
+_PACKED = "_ic_onednn_packed"
+
+
+def allow_prepack(weight: Tensor) -> Tensor:
+    """Mark ``weight``, a cached fold that is never written again (``freeze_folding``), so that the oneDNN
+    path keeps a copy of it in oneDNN's blocked layout on it (packed at its first call, as Inductor's CPU
+    freezing does): no weight reorder per call. Returns ``weight``."""
+    weight.__dict__[_PACKED] = None
+    return weight
+
+
+def _weight_for(weight: Tensor, x: Tensor, padding: tuple[int, int], stride: tuple[int, int]) -> Tensor:
+    """The prepacked copy of a marked weight for this (padding, stride), packed on first use; else weight."""
+    if _PACKED not in weight.__dict__:
+        return weight
+    entry = weight.__dict__[_PACKED]
+    key = (tuple(padding), tuple(stride))
+    if entry is None or entry[0] != key:  # x's shape only guides oneDNN's choice of layout
+        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), list(padding), list(stride), [1, 1],
+                                                            1, list(x.shape))
+        entry = weight.__dict__[_PACKED] = (key, packed)
+    return entry[1]
 
 
 def _channels_last(t: Tensor) -> Tensor:
@@ -55,7 +79,7 @@ def conv_bn_act_torch(x: Tensor, weight: Tensor, scale: Tensor | None, shift: Te
             weight = weight * gain.view(-1, 1, 1, 1)
         else:
             late_gain = gain
-    weight = _channels_last(weight)
+    weight = _weight_for(_channels_last(weight), x, padding, stride)
     unary = "relu" if act == "relu" else "none"
     dims = (list(padding), list(stride), [1, 1], 1)
     if late_gain is not None:  # conv, then y * gain + bias in place, then the residual and the act

@@ -10,6 +10,7 @@ import torchvision.models.inception as tv_inception
 import inception_core
 import inception_core.nn as icnn
 from inception_core.nn.blocks import ChannelSlots
+from inception_core.ops.conv_torch import onednn_fusable
 
 
 def _randomize_bn(bn):
@@ -86,16 +87,20 @@ def test_fold_cache_is_invalidated_by_every_kind_of_change():
     agree()
 
 
-def test_training_mode_is_the_torch_batchnorm_path():
+def test_training_mode_is_the_torch_batchnorm_path(monkeypatch):
     ours, ref = _pair(kernel_size=3)
     ours.train()
     ref.train()
     x = torch.randn(4, 16, 8, 8, requires_grad=True)
-    torch.testing.assert_close(ours(x), ref(x))
-    torch.testing.assert_close(ours.bn.running_mean, ref.bn.running_mean)
-    torch.testing.assert_close(ours.bn.running_var, ref.bn.running_var)
-    assert ours.bn.num_batches_tracked == ref.bn.num_batches_tracked == 1
-    ours(x).sum().backward()
+    # on the torch backend a training layer is torch's own modules (its fastest correct form on a CPU)
+    monkeypatch.setattr(inception_core.nn.functional.ops, "conv_bn_act_train",
+                        lambda *a, **k: pytest.fail("the fused training op on the torch backend"))
+    with inception_core.backend("torch"):
+        torch.testing.assert_close(ours(x), ref(x))
+        torch.testing.assert_close(ours.bn.running_mean, ref.bn.running_mean)
+        torch.testing.assert_close(ours.bn.running_var, ref.bn.running_var)
+        assert ours.bn.num_batches_tracked == ref.bn.num_batches_tracked == 1
+        ours(x).sum().backward()
     assert ours.conv.weight.grad is not None and ours.bn.weight.grad is not None
 
 
@@ -270,6 +275,8 @@ def test_horizontal_fusion_of_sibling_1x1_convs(direct, backend_name, device, mo
     with torch.no_grad(), inception_core.backend(backend_name):
         y = block(x)
         assert len(calls) == 3  # one stacked 1x1 GEMM + the 5x5 and the 3x3
+        if backend_name == "torch":  # no scratch channels in front: the next layer reads a dense tensor
+            assert y.is_contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
         with torch.no_grad():  # a changed BN of one sibling must reach the stacked cache
             block.branch3x3_1.bn.running_var.mul_(3.0)
@@ -369,3 +376,27 @@ def test_frozen_folding_is_explicit_and_follows_versioned_edits():
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
         icnn.freeze_folding("not a model")
+
+
+@pytest.mark.skipif(not onednn_fusable(torch.ones(1)), reason="needs oneDNN")
+def test_frozen_fold_is_prepacked_once_for_onednn(monkeypatch):
+    """A frozen fold keeps its weights in oneDNN's layout: packed at the first call, reused after, packed
+    again when a versioned edit rebuilds the fold; an unfrozen layer never packs (it refolds every call)."""
+    ours, ref = _pair(kernel_size=3, padding=1)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, 16, 7, 7)
+    packs = []
+    real = torch._C._nn.mkldnn_reorder_conv2d_weight
+    monkeypatch.setattr(torch._C._nn, "mkldnn_reorder_conv2d_weight", lambda *a: packs.append(1) or real(*a))
+    with torch.no_grad(), inception_core.backend("torch"):
+        ours(x)
+        assert packs == []
+        icnn.freeze_folding(ours)
+        for _ in range(2):
+            torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+        assert len(packs) == 1
+        ours.bn.running_var.mul_(2.0)
+        ref.bn.running_var.mul_(2.0)
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+        assert len(packs) == 2
