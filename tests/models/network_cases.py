@@ -44,6 +44,14 @@ def _facenet_inception_resnet_v1() -> nn.Module:
     return InceptionResnetV1()
 
 
+def _thin_v3(model: nn.Module) -> nn.Module:
+    """Mixed_5b, 5c (5c's 288 channels feed Mixed_6a), 6a, 6b, 7a, 7b: every block kind of the network."""
+    thin = copy.deepcopy(model)
+    for name in ("Mixed_5d", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7c"):
+        setattr(thin, name, nn.Identity())
+    return thin
+
+
 def _thin_v4(model: nn.Module) -> nn.Module:
     """One block of each kind, in network order (stem convs, Mixed3a/4a/5a, InceptionA, ReductionA,
     InceptionB, ReductionB, InceptionC; channel counts chain, so it is a valid network)."""
@@ -99,7 +107,8 @@ NETWORKS: dict[str, Network] = {n.name: n for n in (
     Network("inception_v3", _torchvision("inception_v3"), 27_161_264, 299, (2048, 8, 8), 1000, 2048, 75,
             (("Mixed_6b.branch7x7dbl_1.bn.running_var", _scale(4.0, rows=8)),  # inside a stacked 1x1 GEMM
              ("Conv2d_1a_3x3.bn.running_var", _scale(2.0))),  # the stem
-            ("Mixed_7c", "InceptionE", "AuxLogits"), kwargs=dict(init_weights=False), triton=lambda m: m),
+            ("Mixed_7c", "InceptionE", "AuxLogits"), kwargs=dict(init_weights=False), triton=_thin_v3,
+            triton_thinned=True),
     Network("inception_v4", _timm("inception_v4"), 42_679_816, 299, (1536, 8, 8), 1000, 1536, 107,  # 2x2 last
             (("features.11.branch1.1.bn.running_var", _scale(4.0)),),
             ("InceptionV4(", "InceptionC(", "Branch("), ref_features="forward_features", ref_head="forward_head",

@@ -141,9 +141,9 @@ def test_pretrained_cfg_names_the_real_layers(net):
 
 @pytest.mark.parametrize("variant", ["default", pytest.param("full", marks=pytest.mark.slow)])
 def test_triton_backend_at_smallest_input(net, variant, device, monkeypatch, slow_selected):
-    """The triton backend (Triton's interpreter on a CPU machine) at 75x75, batch 1: Inception-v3 whole;
-    Inception-v4 and Inception-ResNet-v2 thinned to one block of each kind (every block of a kind runs the
-    same code; the whole network, ~60 s interpreted, with -m slow). Inception-ResNet-v1: block by block in
+    """The triton backend (Triton's interpreter on a CPU machine) at 75x75, batch 1: Inception-v3, -v4 and
+    Inception-ResNet-v2 thinned to one block of each kind (every block of a kind runs the same code; the
+    whole network, one to several minutes interpreted, with -m slow). Inception-ResNet-v1: block by block in
     test_inception_resnet_v1.py; GoogLeNet and BN-Inception: the same layer kinds, covered there."""
     spec, ref, ours = net
     if spec.triton is None or (variant == "full" and not spec.triton_thinned):
@@ -151,7 +151,7 @@ def test_triton_backend_at_smallest_input(net, variant, device, monkeypatch, slo
     if device == "cpu" and not inception_core.backends.interpreter_enabled():
         pytest.skip("the triton backend needs a GPU or TRITON_INTERPRET=1")
     if variant == "full" and device == "cpu" and not slow_selected:
-        pytest.skip("the full network through Triton's interpreter takes ~60 s on 2 cores: select it with -m slow")
+        pytest.skip("the full network through Triton's interpreter takes minutes on 2 cores: select it with -m slow")
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     if variant == "default":
         ref, ours = spec.triton(ref), spec.triton(ours)
