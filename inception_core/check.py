@@ -302,7 +302,7 @@ def run_check(device: torch.device, *, dtypes=("fp32", "fp16", "bf16"), models=M
     print(f"inception-core check: {len(todo)} cases x {len(dtypes)} dtypes x backends {backend_names} on "
           f"{_device_name(device)}" + (" (triton via TRITON_INTERPRET, reduced spatial sizes)" if reduce else ""),
           file=stream)
-    header = f"{'op':<21} {'layer':<40} {'shape':<40} {'backend':<7} {'dtype':<5} {'max rel err':>11}  result"
+    header = f"{'op':<26} {'layer':<40} {'shape':<40} {'backend':<7} {'dtype':<5} {'max rel err':>11}  result"
     if verbose:
         print(header, file=stream)
         print("-" * len(header), file=stream)
@@ -315,7 +315,7 @@ def run_check(device: torch.device, *, dtypes=("fp32", "fp16", "bf16"), models=M
                 if verbose or not row.ok:
                     if not verbose and len([r for r in rows if not r.ok]) == 1:
                         print(f"failing rows:\n{header}", file=stream)
-                    print(f"{row.op:<21} {row.layer[:40]:<40} {row.shape[:40]:<40} {row.backend:<7} {row.dtype:<5} "
+                    print(f"{row.op:<26} {row.layer[:40]:<40} {row.shape[:40]:<40} {row.backend:<7} {row.dtype:<5} "
                           f"{row.max_rel_err:>11.2e}  {'pass' if row.ok else 'FAIL ' + row.note}", file=stream)
     failed = [r for r in rows if not r.ok]
     _print_summary(rows, backend_names, dtypes, stream)
@@ -332,7 +332,7 @@ def run_check(device: torch.device, *, dtypes=("fp32", "fp16", "bf16"), models=M
 
 def _print_summary(rows: list[Row], backend_names: list[str], dtypes, stream) -> None:
     """One line per (op, backend, dtype): rows, failures, the largest error and where it occurred."""
-    print(f"{'op':<21} {'backend':<7} {'dtype':<5} {'rows':>5} {'failed':>6} {'max rel err':>11}  at", file=stream)
+    print(f"{'op':<26} {'backend':<7} {'dtype':<5} {'rows':>5} {'failed':>6} {'max rel err':>11}  at", file=stream)
     for op in dict.fromkeys(r.op for r in rows):
         for name in backend_names:
             for dtype in dtypes:
@@ -340,7 +340,7 @@ def _print_summary(rows: list[Row], backend_names: list[str], dtypes, stream) ->
                 if sel:
                     worst = max(sel, key=lambda r: float("inf") if r.max_rel_err != r.max_rel_err else r.max_rel_err)
                     bad = sum(not r.ok for r in sel)
-                    print(f"{op:<21} {name:<7} {dtype:<5} {len(sel):>5} {bad:>6} {worst.max_rel_err:>11.2e}  "
+                    print(f"{op:<26} {name:<7} {dtype:<5} {len(sel):>5} {bad:>6} {worst.max_rel_err:>11.2e}  "
                           f"{worst.layer}", file=stream)
 
 

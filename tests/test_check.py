@@ -58,8 +58,8 @@ def test_summary_by_default_every_row_with_verbose(monkeypatch):
     shape = _tiny_case("pool").shape
     assert shape not in printed[False] and printed[True].count(shape) == 2
     for text in printed.values():
-        assert "avg_pool2d            torch   fp32      1      0" in text
-        assert "avg_pool2d.backward   torch   fp32      1      0" in text
+        assert f"{'avg_pool2d':<26} torch   fp32      1      0" in text
+        assert f"{'avg_pool2d.backward':<26} torch   fp32      1      0" in text
         assert "2 passed, 0 failed" in text
 
 
