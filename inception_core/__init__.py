@@ -36,13 +36,17 @@ class _Package(types.ModuleType):
 
     @property
     def convert(self):
+        assigned = vars(self).get("_assigned_convert")
+        if assigned is not None:
+            return assigned
         from inception_core.convert import convert
 
         return convert
 
     @convert.setter
     def convert(self, value) -> None:
-        pass  # the import system binding the submodule ``inception_core.convert``
+        if not isinstance(value, types.ModuleType):  # the submodule, bound by the import system, is not kept
+            vars(self)["_assigned_convert"] = value
 
 
 sys.modules[__name__].__class__ = _Package

@@ -36,9 +36,11 @@ def test_import_is_lazy_convert_stays_the_function_and_info_runs():
     out = _run_outside_repo(
         "import sys, inception_core as ic; heavy = [m for m in ('torch', 'triton') if m in sys.modules]; "
         "import inception_core.convert; "
-        "print(heavy, callable(ic.convert), ic.convert.__name__, ic.set_backend.__name__, 'ops' in dir(ic)); "
+        "f = ic.convert; ic.convert = len; assigned = ic.convert is len; ic.convert = f; "  # as monkeypatch does
+        "print(heavy, callable(ic.convert), ic.convert.__name__, ic.set_backend.__name__, 'ops' in dir(ic), "
+        "assigned, ic.convert is f); "
         "from inception_core.cli import main; main(['info'])"
     )
     lazy, info = out.split("\n", 1)
-    assert lazy == "[] True convert set_backend True"
+    assert lazy == "[] True convert set_backend True True True"
     assert "inception_core" in info and "cpu" in info
