@@ -5,7 +5,8 @@ Providers (``inception_core.bench.ModelRunner``; all hold the same random weight
 rounds within one case per (network, mode, dtype): each round calls every provider once, in a rotating order,
 so the per-round ratios hold on a machine whose speed drifts:
     inception_core  ``inception_core.convert(reference)`` on its backend (triton on CUDA, torch on a
-                    CPU); training on the fused training ops
+                    CPU); training on the fused training ops (on the torch backend:
+                    torch's own conv and BatchNorm modules behind the fused layers)
     eager           the reference implementation (torchvision / timm / pretrainedmodels / facenet-pytorch)
     fx_fused        inference: the reference after torch.fx.experimental.optimization.fuse (BN folded)
     compiled        the reference under torch.compile (max-autotune on CUDA), inference with freezing

@@ -168,7 +168,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"inception-core bench: {mode_words}, {dtype_name}, batch {batch}, channels_last, native input sizes, "
           f"on {bench.device_name(device)}")
     print(f"  inception_core: {ours_backend} backend"
-          + ("; training on the fused training ops" if args.mode == "train" else ""))
+          + (("; training on torch's own conv and BatchNorm modules behind the fused layers" if ours_backend == "torch"
+              else "; training on the fused training ops") if args.mode == "train" else ""))
     print("  eager: the reference implementations (torchvision, timm, pretrainedmodels, facenet-pytorch)"
           + (", autocast" if dtype != torch.float32 else "") + (", cudnn.benchmark" if on_gpu else ""))
     if args.mode == "infer":

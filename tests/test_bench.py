@@ -132,7 +132,7 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
 
 
 def test_training_step_runs_ours_and_the_reference():
-    """GoogLeNet (two aux heads) one SGD step per call; ours on the fused training ops, same logits."""
+    """GoogLeNet (two aux heads) one SGD step per call; ours on its training path, same logits."""
     pair = bench.build_pair("googlenet")
     results = bench.run_network(pair, providers=("inception_core", "eager"), device="cpu", dtype=torch.float32,
                                 mode="train", batch=2, warmup=0, rounds=1)

@@ -60,8 +60,9 @@ class ModelRunner:
 
     Providers:
         ``inception_core``: ``inception_core.convert(reference)`` on ``backend`` (the fused path in
-            inference, with its BatchNorm folds frozen by ``freeze_folding``; the fused training ops in
-            training).
+            inference, with its BatchNorm folds frozen by ``freeze_folding``; in training the fused
+            training ops, or on the torch backend torch's own conv and BatchNorm modules behind the fused
+            layers).
         ``eager``: the reference network as its package runs it.
         ``fx_fused``: inference only: the reference after ``torch.fx.experimental.optimization.fuse``
             (BatchNorm folded into the convolutions, a traced copy), channels_last like every provider:
