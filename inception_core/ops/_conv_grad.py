@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from inception_core.ops._launch_common import acc_dtype, device_context, input_precision, needs_int64
+from inception_core.ops._launch_common import acc_dtype, device_context, empty, input_precision, needs_int64
 
 __all__ = [
     "conv_grads",
@@ -76,6 +76,20 @@ def grad_weight_like(weight: Tensor) -> Tensor:
     if not (gw.is_contiguous() or gw.is_contiguous(memory_format=torch.channels_last)):
         gw = torch.empty_like(weight, memory_format=torch.channels_last)
     return gw
+
+
+def fake_conv_grads(x: Tensor, weight: Tensor, y: Tensor, vec: torch.dtype, output_mask) -> tuple[Tensor, ...]:
+    """The backward ops' fake results (grad_x, grad_weight, grad of the per-channel gain and shift, grad of the
+    residual): uninitialised, with the shapes and layouts the real kernels return; a 0-element placeholder
+    where ``output_mask`` (five bools, in that order) skips the result."""
+    need_x, need_w, need_gain, need_shift, need_res = output_mask
+    k = weight.shape[0]
+    cl = torch.channels_last
+    return (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else empty(x),
+            grad_weight_like(weight) if need_w else empty(weight),
+            torch.empty(k, dtype=vec, device=x.device) if need_gain else empty(x, vec),
+            torch.empty(k, dtype=vec, device=x.device) if need_shift else empty(x, vec),
+            torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else empty(x))
 
 
 def conv_grads_ref(grad_c: Tensor, x: Tensor, weight: Tensor, stride, padding, need_x: bool, need_w: bool):

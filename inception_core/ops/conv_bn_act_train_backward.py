@@ -61,15 +61,8 @@ def _pointwise_backward_native(grad_y, y, conv_out, gamma, mean, invstd, act, re
 
 @_conv_bn_act_train_backward_op.register_fake
 def _(grad_y, x, weight, gamma, conv_out, y, mean, invstd, stride, padding, act, res_scale, output_mask):
-    need_x, need_w, need_gamma, need_beta, need_res = output_mask
     vec = gamma.dtype if gamma is not None else mean.dtype
-    k = weight.shape[0]
-    cl = torch.channels_last
-    gx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_x else _empty(x)
-    gw = _conv_grad.grad_weight_like(weight) if need_w else _empty(weight)
-    return (gx, gw, torch.empty(k, dtype=vec, device=x.device) if need_gamma else _empty(x, vec),
-            torch.empty(k, dtype=vec, device=x.device) if need_beta else _empty(x, vec),
-            torch.empty(y.shape, dtype=x.dtype, device=x.device, memory_format=cl) if need_res else _empty(x))
+    return _conv_grad.fake_conv_grads(x, weight, y, vec, output_mask)
 
 
 def _setup_context(ctx, inputs, output):
