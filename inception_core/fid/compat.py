@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core.fid.presets import resize_tf1_bilinear
+from inception_core.models._entry import fused_input
 from inception_core.models.fid_inception_v3 import (
     FID_TAPS,
     FIDInception3,
@@ -65,8 +66,7 @@ class PytorchFIDInceptionV3(nn.Module):
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         if self.normalize_input:
             x = 2 * x - 1
-        if not self.training and not icf.needs_autograd(x, self):
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = fused_input(self, x)
         out = []
         for idx, block in enumerate(self.blocks):
             x = icf.dense(block(x))

@@ -15,7 +15,14 @@ from torch import Tensor, nn
 
 from inception_core.nn import functional as icf
 
-__all__ = ["Branch", "ChannelSlots", "ConcatBlock", "ReductionBlock", "ScaledResidualBlock"]
+__all__ = ["Branch", "ChannelSlots", "ConcatBlock", "ReductionBlock", "ScaledResidualBlock", "runs_fused"]
+
+
+def runs_fused(module: nn.Module, x: Tensor) -> bool:
+    """Whether this call of ``module`` on ``x`` takes the fused path: eval mode and no autograd graph to
+    record (then blocks write their branches into slices of one preallocated output). The one definition:
+    the blocks, the networks' entry (``inception_core.models._entry``) and the FID wrappers ask it."""
+    return not module.training and not icf.needs_autograd(x, module)
 
 
 class ChannelSlots:
@@ -108,13 +115,9 @@ class ConcatBlock(nn.Module):
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         raise NotImplementedError
 
-    def fused(self, x: Tensor) -> bool:
-        """Whether this call runs on the fused path (eval mode, no autograd graph needed)."""
-        return not self.training and not icf.needs_autograd(x, self)
-
     def concat(self, x: Tensor) -> Tensor:
         """Run the branches and return their concatenation (N, out_channels, *out_hw)."""
-        if not self.fused(x):
+        if not runs_fused(self, x):
             return torch.cat(list(self._forward(x, ChannelSlots(None))), 1)
         x = x.to(icf.compute_dtype(x))
         oh, ow = self.out_hw(x.shape[2], x.shape[3])
