@@ -1,5 +1,6 @@
-"""The reference networks (torchvision / timm / pretrainedmodels / facenet-pytorch) with random weights,
-and the pair a benchmark runs: a reference plus its input size and FLOP count."""
+"""The reference networks (torchvision / timm / pretrainedmodels / facenet-pytorch): the one place that builds
+them (``build_reference``, ``randomized_reference``), and the pair a benchmark runs: a reference plus its input
+size and FLOP count."""
 
 from __future__ import annotations
 
@@ -26,57 +27,107 @@ class _Reference:
     source: str    # what users know it as
     package: str   # import name
     install: str   # how to get it
-    build: Callable[[], nn.Module]
+    build: Callable[[int | None, bool], nn.Module]  # (num_classes, aux_logits) -> the package's network
+    aux_heads: str | None = None  # what its auxiliary classifiers are called, where it has them
+    embedding: bool = False       # num_classes=None builds it without a classifier (its 512-d embedding)
+
+    def describe(self, num_classes: int | None, aux_logits: bool) -> str:
+        """The source with the options that differ between its configurations."""
+        notes = [self.aux_heads] if self.aux_heads and aux_logits else []
+        if self.embedding:
+            notes.append("face embedding" if num_classes is None else f"{num_classes} classes")
+        return self.source + (f" ({', '.join(notes)})" if notes else "")
 
 
-def _tv_googlenet() -> nn.Module:
-    import torchvision
+def _torchvision(name: str) -> Callable[[int | None, bool], nn.Module]:
+    def build(num_classes: int | None, aux_logits: bool) -> nn.Module:
+        import torchvision
 
-    return torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
-
-
-def _pm_bninception() -> nn.Module:
-    import pretrainedmodels
-
-    return pretrainedmodels.bninception(num_classes=NUM_CLASSES, pretrained=None)
-
-
-def _tv_inception_v3() -> nn.Module:
-    import torchvision
-
-    return torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-
-
-def _timm(name: str) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import timm
-
-        return timm.create_model(name)
+        return getattr(torchvision.models, name)(weights=None, num_classes=num_classes, aux_logits=aux_logits,
+                                                 init_weights=False)
 
     return build
 
 
-def _facenet_inception_resnet_v1() -> nn.Module:
+def _pm_bninception(num_classes: int | None, aux_logits: bool) -> nn.Module:
+    import pretrainedmodels
+
+    return pretrainedmodels.bninception(num_classes=num_classes, pretrained=None)
+
+
+def _timm(name: str) -> Callable[[int | None, bool], nn.Module]:
+    def build(num_classes: int | None, aux_logits: bool) -> nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+
+    return build
+
+
+def _facenet_inception_resnet_v1(num_classes: int | None, aux_logits: bool) -> nn.Module:
     import facenet_pytorch
 
-    # the ImageNet-classifier configuration (inception_resnet_v1_imagenet): 1000 logits after the embedding
-    return facenet_pytorch.InceptionResnetV1(pretrained=None, classify=True, num_classes=NUM_CLASSES)
+    # with num_classes: the ImageNet-classifier configuration (inception_resnet_v1_imagenet's graph with
+    # facenet's head: `logits` after the embedding); without: facenet's default, the 512-d embedding
+    return facenet_pytorch.InceptionResnetV1(pretrained=None, classify=num_classes is not None,
+                                             num_classes=num_classes)
 
 
 _PIP_NO_DEPS = "pip install --no-deps {} (it pins an old torch; its code runs on this one)"
 REFERENCES: dict[str, _Reference] = {
-    "googlenet": _Reference("torchvision googlenet (aux heads)", "torchvision", "pip install torchvision",
-                            _tv_googlenet),
+    "googlenet": _Reference("torchvision googlenet", "torchvision", "pip install torchvision",
+                            _torchvision("googlenet"), aux_heads="aux heads"),
     "bn_inception": _Reference("pretrainedmodels bninception", "pretrainedmodels",
                                _PIP_NO_DEPS.format("pretrainedmodels==0.7.4"), _pm_bninception),
-    "inception_v3": _Reference("torchvision inception_v3 (aux head)", "torchvision", "pip install torchvision",
-                               _tv_inception_v3),
+    "inception_v3": _Reference("torchvision inception_v3", "torchvision", "pip install torchvision",
+                               _torchvision("inception_v3"), aux_heads="aux head"),
     "inception_v4": _Reference("timm inception_v4", "timm", "pip install timm", _timm("inception_v4")),
-    "inception_resnet_v1": _Reference("facenet-pytorch InceptionResnetV1 (1000 classes)", "facenet_pytorch",
-                                      _PIP_NO_DEPS.format("facenet-pytorch==2.6.0"), _facenet_inception_resnet_v1),
+    "inception_resnet_v1": _Reference("facenet-pytorch InceptionResnetV1", "facenet_pytorch",
+                                      _PIP_NO_DEPS.format("facenet-pytorch==2.6.0"), _facenet_inception_resnet_v1,
+                                      embedding=True),
     "inception_resnet_v2": _Reference("timm inception_resnet_v2", "timm", "pip install timm",
                                       _timm("inception_resnet_v2")),
 }
+
+
+def build_reference(name: str, *, num_classes: int | None = NUM_CLASSES, aux_logits: bool = True) -> nn.Module:
+    """The reference implementation of network ``name`` (a ``REFERENCES`` key), with its package's own
+    initialisation (nothing is downloaded), in training mode as its package returns it.
+
+    Args:
+        num_classes: classifier outputs; None (inception_resnet_v1 only) builds facenet's default, the
+            face-embedding network without ``logits``.
+        aux_logits: build the auxiliary classifiers (googlenet, inception_v3: torchvision's default); False
+            is refused for the networks that have none.
+
+    Raises:
+        ValueError: unknown network, or an option it does not have.
+        ReferenceUnavailable: its reference package is not installed (the message says how to get it).
+    """
+    if name not in REFERENCES:
+        raise ValueError(f"network: expected one of {list(NETWORKS)}, got {name!r}")
+    spec = REFERENCES[name]
+    if not aux_logits and spec.aux_heads is None:
+        raise ValueError(f"aux_logits: {name}'s reference ({spec.source}) has no auxiliary classifier to leave out")
+    if num_classes is None and not spec.embedding:
+        raise ValueError(f"num_classes: expected a class count for {name}, got None (only inception_resnet_v1 "
+                         "has a configuration without a classifier)")
+    try:
+        return spec.build(num_classes, aux_logits)
+    except ImportError as exc:
+        raise ReferenceUnavailable(f"{name}: its reference ({spec.describe(num_classes, aux_logits)}) needs the "
+                                   f"package {spec.package!r}, which cannot be imported ({exc}); {spec.install}"
+                                   ) from exc
+
+
+def randomized_reference(name: str, *, seed: int = 1, num_classes: int | None = NUM_CLASSES,
+                         aux_logits: bool = True) -> nn.Module:
+    """``build_reference(name, ...)`` in eval mode with He-initialised weights and random BatchNorm statistics
+    (``randomize_for_equivalence(seed=seed)``; torch's generator seeded with 0 before it is built), the same
+    weights for every caller that asks for the same network, options and seed. Raises as ``build_reference``."""
+    torch.manual_seed(0)
+    model = build_reference(name, num_classes=num_classes, aux_logits=aux_logits)
+    return randomize_for_equivalence(model.eval(), seed=seed)
 
 
 @dataclass
@@ -119,14 +170,6 @@ def build_pair(name: str, *, seed: int = 1, input_size: int | None = None) -> Mo
         ValueError: unknown network.
         ReferenceUnavailable: its reference package is not installed (the message says how to get it).
     """
-    if name not in REFERENCES:
-        raise ValueError(f"network: expected one of {list(NETWORKS)}, got {name!r}")
-    spec = REFERENCES[name]
-    torch.manual_seed(0)
-    try:
-        model = spec.build()
-    except ImportError as exc:
-        raise ReferenceUnavailable(f"{name}: its reference ({spec.source}) needs the package {spec.package!r}, "
-                                   f"which cannot be imported ({exc}); {spec.install}") from exc
-    randomize_for_equivalence(model.eval(), seed=seed)
-    return ModelPair(name, model, input_size or NATIVE_INPUT[name], spec.source)
+    model = randomized_reference(name, seed=seed)
+    return ModelPair(name, model, input_size or NATIVE_INPUT[name],
+                     REFERENCES[name].describe(NUM_CLASSES, aux_logits=True))

@@ -12,36 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from inception_core.bench.references import randomized_reference
 from inception_core.models import create_model
-from inception_core.testing import randomize_for_equivalence
-
-
-def _torchvision(name: str, **kwargs) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import torchvision
-
-        return getattr(torchvision.models, name)(weights=None, init_weights=False, **kwargs)
-    return build
-
-
-def _timm(name: str) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import timm
-
-        return timm.create_model(name, pretrained=False)
-    return build
-
-
-def _cadene_bninception() -> nn.Module:
-    import pretrainedmodels
-
-    return pretrainedmodels.bninception(num_classes=1000, pretrained=None)
-
-
-def _facenet_inception_resnet_v1() -> nn.Module:
-    from facenet_pytorch import InceptionResnetV1
-
-    return InceptionResnetV1()
 
 
 def _thin_v3(model: nn.Module) -> nn.Module:
@@ -78,7 +50,7 @@ class Network:
     """What the network tests need to know about one network and its reference."""
 
     name: str                                  # registry name
-    reference: Callable[[], nn.Module]         # the reference implementation, random weights
+    reference: dict                            # options of bench.references.build_reference for it
     params: int                                # parameter count (the reference's; models.md)
     native: int                                # native input size: the eval comparison
     features: tuple[int, int, int]             # forward_features shape at ``native`` (C, H, W)
@@ -97,26 +69,26 @@ class Network:
 
 
 NETWORKS: dict[str, Network] = {n.name: n for n in (
-    Network("googlenet", _torchvision("googlenet"), 13_004_888, 224, (1024, 7, 7), 1000, 1024, 64,
+    Network("googlenet", {}, 13_004_888, 224, (1024, 7, 7), 1000, 1024, 64,
             (("inception3a.branch2.1.bn.running_var", _scale(4.0)),),
             ("GoogLeNet", "Inception", "MaxPool2d"), kwargs=dict(init_weights=False)),
-    Network("bn_inception", _cadene_bninception, 11_295_240, 224, (1024, 7, 7), 1000, 1024, 224,
+    Network("bn_inception", {}, 11_295_240, 224, (1024, 7, 7), 1000, 1024, 224,
             (("inception_3a_double_3x3_1_bn.running_var", _scale(4.0)),),
             ("BNInception", "inception_5b_pool", "last_linear"), ref_features="features", ref_head="logits",
             fold_size=96, fold_on_features=True),  # the port's features take 96; only its 7x7 head needs 224
-    Network("inception_v3", _torchvision("inception_v3"), 27_161_264, 299, (2048, 8, 8), 1000, 2048, 75,
+    Network("inception_v3", {}, 27_161_264, 299, (2048, 8, 8), 1000, 2048, 75,
             (("Mixed_6b.branch7x7dbl_1.bn.running_var", _scale(4.0, rows=8)),  # inside a stacked 1x1 GEMM
              ("Conv2d_1a_3x3.bn.running_var", _scale(2.0))),  # the stem
             ("Mixed_7c", "InceptionE", "AuxLogits"), kwargs=dict(init_weights=False), triton=_thin_v3,
             triton_thinned=True),
-    Network("inception_v4", _timm("inception_v4"), 42_679_816, 299, (1536, 8, 8), 1000, 1536, 107,  # 2x2 last
+    Network("inception_v4", {}, 42_679_816, 299, (1536, 8, 8), 1000, 1536, 107,  # 2x2 last
             (("features.11.branch1.1.bn.running_var", _scale(4.0)),),
             ("InceptionV4(", "InceptionC(", "Branch("), ref_features="forward_features", ref_head="forward_head",
             fold_size=75, triton=_thin_v4, triton_thinned=True),
-    Network("inception_resnet_v1", _facenet_inception_resnet_v1, 23_482_624, 160, (1792, 3, 3), 512, 512, 75,
+    Network("inception_resnet_v1", dict(num_classes=None), 23_482_624, 160, (1792, 3, 3), 512, 512, 75,
             (("repeat_1.2.branch2.1.bn.running_var", _scale(4.0)),),
             ("InceptionResnetV1", "Block35", "scale=0.17", "relu=False")),
-    Network("inception_resnet_v2", _timm("inception_resnet_v2"), 55_843_464, 299, (1536, 8, 8), 1000, 1536, 107,
+    Network("inception_resnet_v2", {}, 55_843_464, 299, (1536, 8, 8), 1000, 1536, 107,
             (("repeat.3.branch2.1.bn.running_var", _scale(4.0)),  # a BN inside a residual block
              ("repeat_1.5.conv2d.bias", lambda t: t.add_(0.5))),  # an up-projection's bias (no BN: in the shift)
             ("InceptionResnetV2(", "Block35(", "scale=1.0, relu=False"), ref_features="forward_features",
@@ -134,8 +106,7 @@ def network_pair(name: str) -> tuple[nn.Module, nn.Module]:
         _PAIRS.move_to_end(name)
         return _PAIRS[name]
     net = NETWORKS[name]
-    torch.manual_seed(0)
-    ref = randomize_for_equivalence(net.reference().eval(), seed=1)
+    ref = randomized_reference(name, seed=1, **net.reference)
     ours = create_model(name, **net.kwargs).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     _PAIRS[name] = ref, ours
