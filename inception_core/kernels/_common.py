@@ -1,10 +1,14 @@
 """``@triton.jit`` helpers shared by the kernels (inlined where they are called: no cost at run time).
 
-Pixel tiles: a program's rows are flattened pixel indices ``offs`` over (N, OH, OW); ``pixel_coords``
-decodes them and ``pixel_offset`` forms the element offset of (n, h, w) in a tensor addressed through
-its strides (NHWC-fast, NCHW works). ``grouped_tiles`` is the grouped program order of the GEMM
-kernels; ``avg_pool_divisor`` is torch's average-pool divisor, shared by the forward and the backward;
-``acc_dtype`` the accumulator dtype (fp64 only for fp64 inputs).
+Tiles: ``tile_offsets`` gives a program's row and column offsets and masks (rows in int64 when
+``USE_INT64``), ``pixel_count`` the row count N*H*W of a pixel-row problem; the GEMM kernels find their
+tile with ``grouped_tiles`` (grouped program order), the per-pixel kernels (BatchNorm, pooling) theirs
+with ``pixel_channel_tile``. Pixel rows: a tile's rows are flattened pixel indices over (N, OH, OW); ``pixel_coords``
+decodes them, ``pixel_offset`` forms the element offset of (n, h, w) in a tensor addressed through its
+strides (NHWC-fast, NCHW works) and ``pixel_tile_ptrs`` the pointers of a (pixels x channels) tile.
+``window_origin`` is the top-left input tap of a conv / pool window; ``dot_acc`` one ``tl.dot`` step of
+the conv GEMMs; ``avg_pool_divisor`` torch's average-pool divisor, shared by the forward and the
+backward; ``acc_dtype`` the accumulator dtype (fp64 only for fp64 inputs).
 """
 
 import triton
@@ -15,6 +19,35 @@ import triton.language as tl
 def acc_dtype(acc_fp64):
     """The accumulator / math dtype: fp64 when ``ACC_FP64``, else fp32."""
     return tl.float64 if acc_fp64 else tl.float32
+
+
+@triton.jit
+def tile_offsets(pid_m, pid_n, M, N, USE_INT64: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """(offs_m, offs_n, mask_m, mask_n) of tile (pid_m, pid_n) of an M x N problem in BLOCK_M x BLOCK_N
+    tiles; the rows in int64 when ``USE_INT64`` (pixel offsets into >= 2**31-element tensors)."""
+    if USE_INT64:
+        pid_m = pid_m.to(tl.int64)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    return offs_m, offs_n, offs_m < M, offs_n < N
+
+
+@triton.jit
+def pixel_count(N, H, W, USE_INT64: tl.constexpr):
+    """N * H * W, in int64 when ``USE_INT64`` (``tl.cast``: N may be the constant 1 Triton specializes)."""
+    if USE_INT64:
+        count = tl.cast(N, tl.int64) * H * W
+    else:
+        count = N * H * W
+    return count
+
+
+@triton.jit
+def pixel_channel_tile(N, H, W, C, USE_INT64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """(offs_p, offs_c, mask_p, mask_c) of program (program_id(0), program_id(1)) over the
+    (N*H*W pixels) x (C channels) grid of the per-pixel kernels."""
+    return tile_offsets(tl.program_id(0), tl.program_id(1), pixel_count(N, H, W, USE_INT64), C, USE_INT64,
+                        BLOCK_P, BLOCK_C)
 
 
 @triton.jit
@@ -30,6 +63,29 @@ def pixel_coords(offs, OH, OW):
 def pixel_offset(n, h, w, stride_n, stride_h, stride_w):
     """Element offset of pixel (n, h, w) (channel 0) in a tensor with these strides."""
     return n * stride_n + h * stride_h + w * stride_w
+
+
+@triton.jit
+def pixel_tile_ptrs(ptr, n, h, w, offs_c, stride_n, stride_c, stride_h, stride_w):
+    """Pointers of the (pixels x channels) tile at pixels (n, h, w) and channels ``offs_c`` of a tensor
+    with these strides."""
+    return ptr + pixel_offset(n, h, w, stride_n, stride_h, stride_w)[:, None] + offs_c[None, :] * stride_c
+
+
+@triton.jit
+def window_origin(oh, ow, STRIDE_H: tl.constexpr, STRIDE_W: tl.constexpr, PAD_H: tl.constexpr,
+                  PAD_W: tl.constexpr):
+    """(h, w) of the top-left tap of output pixel (oh, ow)'s window (negative inside the padding)."""
+    return oh * STRIDE_H - PAD_H, ow * STRIDE_W - PAD_W
+
+
+@triton.jit
+def dot_acc(a, b, acc, INPUT_PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
+    """acc + a @ b; the operands cast to fp32 first when ``DOT_FP32`` (bf16 under the interpreter)."""
+    if DOT_FP32:
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
+    return tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
 
 
 @triton.jit

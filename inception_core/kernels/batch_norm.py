@@ -11,7 +11,7 @@ import triton
 import triton.language as tl
 
 from . import INTERPRETED
-from ._common import acc_dtype, pixel_coords, pixel_offset
+from ._common import acc_dtype, pixel_channel_tile, pixel_coords, pixel_tile_ptrs
 
 # Tile sizes on a GPU (kernels.configs.fixed_gpu_tiles) and under the interpreter (few big programs).
 GPU_BLOCKS = dict(REDUCE_BLOCK_P=64, REDUCE_BLOCK_C=64, APPLY_BLOCK_P=64, APPLY_BLOCK_C=64, FINALIZE_BLOCK_T=32,
@@ -100,26 +100,22 @@ def _affine_act_kernel(
 ):
     """y = act(residual + res_scale * (c * scale + shift)) over (N*OH*OW) x K tiles, math in fp32 / fp64."""
     dt = acc_dtype(ACC_FP64)
-    pid_p = tl.program_id(0)
-    if USE_INT64:
-        pid_p = pid_p.to(tl.int64)
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask = (offs_p < N * OH * OW)[:, None] & (offs_c < K)[None, :]
+    offs_p, offs_c, mask_p, mask_c = pixel_channel_tile(N, OH, OW, K, USE_INT64, BLOCK_P, BLOCK_C)
+    mask = mask_p[:, None] & mask_c[None, :]
     n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
-    c = tl.load(c_ptr + pixel_offset(n_idx, oh, ow, stride_cn, stride_ch, stride_cw)[:, None]
-                + offs_c[None, :] * stride_ck, mask=mask, other=0.0).to(dt)
-    scale = tl.load(scale_ptr + offs_c, mask=offs_c < K, other=0.0).to(dt)
-    shift = tl.load(shift_ptr + offs_c, mask=offs_c < K, other=0.0).to(dt)
+    c = tl.load(pixel_tile_ptrs(c_ptr, n_idx, oh, ow, offs_c, stride_cn, stride_ck, stride_ch, stride_cw),
+                mask=mask, other=0.0).to(dt)
+    scale = tl.load(scale_ptr + offs_c, mask=mask_c, other=0.0).to(dt)
+    shift = tl.load(shift_ptr + offs_c, mask=mask_c, other=0.0).to(dt)
     v = c * scale[None, :] + shift[None, :]
     if HAS_RESIDUAL:
-        res = tl.load(res_ptr + pixel_offset(n_idx, oh, ow, stride_rn, stride_rh, stride_rw)[:, None]
-                      + offs_c[None, :] * stride_rk, mask=mask, other=0.0).to(dt)
+        res = tl.load(pixel_tile_ptrs(res_ptr, n_idx, oh, ow, offs_c, stride_rn, stride_rk, stride_rh, stride_rw),
+                      mask=mask, other=0.0).to(dt)
         v = res + res_scale * v
     if ACT_RELU:
         v = tl.where(v < 0.0, 0.0, v)  # keeps NaN, as torch.relu does
-    tl.store(y_ptr + pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)[:, None]
-             + offs_c[None, :] * stride_yk, v.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(pixel_tile_ptrs(y_ptr, n_idx, oh, ow, offs_c, stride_yn, stride_yk, stride_yh, stride_yw),
+             v.to(y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -127,13 +123,27 @@ def _masked_grad(dy_ptr, y_ptr, n_idx, oh, ow, offs_c, mask,
                  stride_dyn, stride_dyk, stride_dyh, stride_dyw,
                  stride_yn, stride_yk, stride_yh, stride_yw,
                  ACT_RELU: tl.constexpr, dt: tl.constexpr):
-    g = tl.load(dy_ptr + pixel_offset(n_idx, oh, ow, stride_dyn, stride_dyh, stride_dyw)[:, None]
-                + offs_c[None, :] * stride_dyk, mask=mask, other=0.0).to(dt)
+    """g = dy * act'(y) over the tile, in ``dt``."""
+    g = tl.load(pixel_tile_ptrs(dy_ptr, n_idx, oh, ow, offs_c, stride_dyn, stride_dyk, stride_dyh, stride_dyw),
+                mask=mask, other=0.0).to(dt)
     if ACT_RELU:
-        y = tl.load(y_ptr + pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)[:, None]
-                    + offs_c[None, :] * stride_yk, mask=mask, other=0.0).to(dt)
+        y = tl.load(pixel_tile_ptrs(y_ptr, n_idx, oh, ow, offs_c, stride_yn, stride_yk, stride_yh, stride_yw),
+                    mask=mask, other=0.0).to(dt)
         g = tl.where(y > 0.0, g, 0.0)
     return g
+
+
+@triton.jit
+def _xhat(c_ptr, mean_ptr, invstd_ptr, n_idx, oh, ow, offs_c, mask, mask_c,
+          stride_cn, stride_ck, stride_ch, stride_cw, TRAIN: tl.constexpr, dt: tl.constexpr):
+    """The conv output c over the tile in ``dt``, normalized, (c - mean) * invstd, when ``TRAIN``."""
+    xhat = tl.load(pixel_tile_ptrs(c_ptr, n_idx, oh, ow, offs_c, stride_cn, stride_ck, stride_ch, stride_cw),
+                   mask=mask, other=0.0).to(dt)
+    if TRAIN:
+        mean = tl.load(mean_ptr + offs_c, mask=mask_c, other=0.0)
+        invstd = tl.load(invstd_ptr + offs_c, mask=mask_c, other=0.0)
+        xhat = (xhat - mean[None, :]) * invstd[None, :]
+    return xhat
 
 
 @triton.jit
@@ -150,27 +160,18 @@ def _bn_bwd_reduce_kernel(
     """g = dy * act'(y); optionally stores g (the residual's gradient); psum[tile] = sum g and
     psumx[tile] = sum g * xhat per channel, xhat = (c - mean) * invstd (TRAIN) or c."""
     dt = acc_dtype(ACC_FP64)
-    pid_p = tl.program_id(0)
-    if USE_INT64:
-        pid_p = pid_p.to(tl.int64)
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_c = offs_c < K
-    mask = (offs_p < N * OH * OW)[:, None] & mask_c[None, :]
+    offs_p, offs_c, mask_p, mask_c = pixel_channel_tile(N, OH, OW, K, USE_INT64, BLOCK_P, BLOCK_C)
+    mask = mask_p[:, None] & mask_c[None, :]
     n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
     g = _masked_grad(dy_ptr, y_ptr, n_idx, oh, ow, offs_c, mask, stride_dyn, stride_dyk, stride_dyh, stride_dyw,
                      stride_yn, stride_yk, stride_yh, stride_yw, ACT_RELU, dt)
     if STORE_G:
-        tl.store(g_ptr + pixel_offset(n_idx, oh, ow, stride_gn, stride_gh, stride_gw)[:, None]
-                 + offs_c[None, :] * stride_gk, g.to(g_ptr.dtype.element_ty), mask=mask)
+        tl.store(pixel_tile_ptrs(g_ptr, n_idx, oh, ow, offs_c, stride_gn, stride_gk, stride_gh, stride_gw),
+                 g.to(g_ptr.dtype.element_ty), mask=mask)
     if NEED_SUMS:
-        xhat = tl.load(c_ptr + pixel_offset(n_idx, oh, ow, stride_cn, stride_ch, stride_cw)[:, None]
-                       + offs_c[None, :] * stride_ck, mask=mask, other=0.0).to(dt)
-        if TRAIN:
-            mean = tl.load(mean_ptr + offs_c, mask=mask_c, other=0.0)
-            invstd = tl.load(invstd_ptr + offs_c, mask=mask_c, other=0.0)
-            xhat = (xhat - mean[None, :]) * invstd[None, :]
-        out = pid_p * K + offs_c
+        xhat = _xhat(c_ptr, mean_ptr, invstd_ptr, n_idx, oh, ow, offs_c, mask, mask_c,
+                     stride_cn, stride_ck, stride_ch, stride_cw, TRAIN, dt)
+        out = tl.program_id(0).to(offs_p.dtype) * K + offs_c  # this pixel tile's row of the partials
         tl.store(psum_ptr + out, tl.sum(g, axis=0), mask=mask_c)
         tl.store(psumx_ptr + out, tl.sum(g * xhat, axis=0), mask=mask_c)
 
@@ -227,26 +228,18 @@ def _bn_bwd_apply_kernel(
 ):
     """grad_c = A * g + B + D * xhat (TRAIN) or A * g, g = dy * act'(y), stored in gc's dtype."""
     dt = acc_dtype(ACC_FP64)
-    pid_p = tl.program_id(0)
-    if USE_INT64:
-        pid_p = pid_p.to(tl.int64)
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_c = offs_c < K
-    mask = (offs_p < N * OH * OW)[:, None] & mask_c[None, :]
+    offs_p, offs_c, mask_p, mask_c = pixel_channel_tile(N, OH, OW, K, USE_INT64, BLOCK_P, BLOCK_C)
+    mask = mask_p[:, None] & mask_c[None, :]
     n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
     g = _masked_grad(dy_ptr, y_ptr, n_idx, oh, ow, offs_c, mask, stride_dyn, stride_dyk, stride_dyh, stride_dyw,
                      stride_yn, stride_yk, stride_yh, stride_yw, ACT_RELU, dt)
     a = tl.load(a_ptr + offs_c, mask=mask_c, other=0.0)
     gc = a[None, :] * g
     if TRAIN:
-        xhat = tl.load(c_ptr + pixel_offset(n_idx, oh, ow, stride_cn, stride_ch, stride_cw)[:, None]
-                       + offs_c[None, :] * stride_ck, mask=mask, other=0.0).to(dt)
-        mean = tl.load(mean_ptr + offs_c, mask=mask_c, other=0.0)
-        invstd = tl.load(invstd_ptr + offs_c, mask=mask_c, other=0.0)
-        xhat = (xhat - mean[None, :]) * invstd[None, :]
+        xhat = _xhat(c_ptr, mean_ptr, invstd_ptr, n_idx, oh, ow, offs_c, mask, mask_c,
+                     stride_cn, stride_ck, stride_ch, stride_cw, True, dt)
         b = tl.load(b_ptr + offs_c, mask=mask_c, other=0.0)
         d = tl.load(d_ptr + offs_c, mask=mask_c, other=0.0)
         gc = gc + b[None, :] + d[None, :] * xhat
-    tl.store(gc_ptr + pixel_offset(n_idx, oh, ow, stride_gn, stride_gh, stride_gw)[:, None]
-             + offs_c[None, :] * stride_gk, gc.to(gc_ptr.dtype.element_ty), mask=mask)
+    tl.store(pixel_tile_ptrs(gc_ptr, n_idx, oh, ow, offs_c, stride_gn, stride_gk, stride_gh, stride_gw),
+             gc.to(gc_ptr.dtype.element_ty), mask=mask)

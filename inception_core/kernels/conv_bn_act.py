@@ -14,7 +14,16 @@ import triton
 import triton.language as tl
 
 from . import configs
-from ._common import acc_dtype, grouped_tiles, pixel_coords, pixel_offset
+from ._common import (
+    acc_dtype,
+    dot_acc,
+    grouped_tiles,
+    pixel_coords,
+    pixel_offset,
+    pixel_tile_ptrs,
+    tile_offsets,
+    window_origin,
+)
 
 # Output pixels per group of the STATS epilogue's partial statistics (divides every BLOCK_M).
 STATS_ROWS = 32
@@ -47,18 +56,11 @@ def _conv_bn_act_fwd_kernel(
     num_pid_m = tl.cdiv(M, BLOCK_M)
     num_pid_n = tl.cdiv(K, BLOCK_N)
     pid_m, pid_n = grouped_tiles(pid, num_pid_m, num_pid_n, GROUP_M)
-
-    if USE_INT64:
-        pid_m = pid_m.to(tl.int64)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m, offs_n, mask_m, mask_n = tile_offsets(pid_m, pid_n, M, K, USE_INT64, BLOCK_M, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
-    mask_m = offs_m < M
-    mask_n = offs_n < K
 
     n_idx, oh, ow = pixel_coords(offs_m, OH, OW)
-    ih0 = oh * STRIDE_H - PAD_H
-    iw0 = ow * STRIDE_W - PAD_W
+    ih0, iw0 = window_origin(oh, ow, STRIDE_H, STRIDE_W, PAD_H, PAD_W)
     x_rows = x_ptr + pixel_offset(n_idx, ih0, iw0, stride_xn, stride_xh, stride_xw)
     w_cols = w_ptr + offs_n * stride_wk
 
@@ -81,10 +83,7 @@ def _conv_bn_act_fwd_kernel(
                     mask=row_ok[:, None] & c_ok[None, :], other=0.0)
         b = tl.load(w_cols[None, :] + (r * stride_wr + s * stride_ws) + cc[:, None] * stride_wc,
                     mask=c_ok[:, None] & mask_n[None, :], other=0.0)
-        if DOT_FP32:
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
-        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        acc = dot_acc(a, b, acc, INPUT_PRECISION, DOT_FP32)
 
     if STATS:
         # Two-pass within each group of STATS_ROWS rows (mean first, then squared deviations): stable
@@ -110,13 +109,13 @@ def _conv_bn_act_fwd_kernel(
         acc = acc + shift[None, :]
     out_mask = mask_m[:, None] & mask_n[None, :]
     if HAS_RESIDUAL:
-        res_rows = pixel_offset(n_idx, oh, ow, stride_rn, stride_rh, stride_rw)
-        res = tl.load(res_ptr + res_rows[:, None] + offs_n[None, :] * stride_rc, mask=out_mask, other=0.0)
+        res = tl.load(pixel_tile_ptrs(res_ptr, n_idx, oh, ow, offs_n, stride_rn, stride_rc, stride_rh, stride_rw),
+                      mask=out_mask, other=0.0)
         acc = res.to(acc.dtype) + res_scale * acc
     if ACT_RELU:
         acc = tl.where(acc < 0.0, 0.0, acc)  # keeps NaN, as torch.relu does
-    y_rows = pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)
-    tl.store(y_ptr + y_rows[:, None] + offs_n[None, :] * stride_yc, acc.to(y_ptr.dtype.element_ty), mask=out_mask)
+    tl.store(pixel_tile_ptrs(y_ptr, n_idx, oh, ow, offs_n, stride_yn, stride_yc, stride_yh, stride_yw),
+             acc.to(y_ptr.dtype.element_ty), mask=out_mask)
 
 
 conv_bn_act_fwd_kernel = triton.autotune(

@@ -11,7 +11,7 @@ import triton
 import triton.language as tl
 
 from . import INTERPRETED, configs
-from ._common import acc_dtype, grouped_tiles, pixel_coords, pixel_offset
+from ._common import acc_dtype, dot_acc, grouped_tiles, pixel_coords, pixel_offset, pixel_tile_ptrs, tile_offsets
 
 # Pixels per wgrad split are a multiple of this (every config's BLOCK_K divides it).
 MAX_BLOCK_P = 256
@@ -49,13 +49,8 @@ def _conv_bwd_dx_kernel(
     num_pid_m = tl.cdiv(N * ((H + STRIDE_H - 1) // STRIDE_H) * ((W + STRIDE_W - 1) // STRIDE_W), BLOCK_M)
     num_pid_n = tl.cdiv(C, BLOCK_N)
     pid_m, pid_n = grouped_tiles(pid, num_pid_m, num_pid_n, GROUP_M)
-    if USE_INT64:
-        pid_m = pid_m.to(tl.int64)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m, offs_n, mask_m, mask_n = tile_offsets(pid_m, pid_n, M, C, USE_INT64, BLOCK_M, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
-    mask_m = offs_m < M
-    mask_n = offs_n < C
     n_idx, row, col = pixel_coords(offs_m, hp, wp)  # position within this phase's pixel grid
     ih = ph + row * STRIDE_H
     iw = pw + col * STRIDE_W
@@ -83,14 +78,10 @@ def _conv_bwd_dx_kernel(
                     mask=ok[:, None] & k_ok[None, :], other=0.0)
         b = tl.load(w_cols[None, :] + (r * stride_wr + s * stride_ws) + kk[:, None] * stride_wk,
                     mask=k_ok[:, None] & mask_n[None, :], other=0.0)
-        if DOT_FP32:
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
-        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        acc = dot_acc(a, b, acc, INPUT_PRECISION, DOT_FP32)
 
-    dx_rows = pixel_offset(n_idx, ih, iw, stride_dxn, stride_dxh, stride_dxw)
-    tl.store(dx_ptr + dx_rows[:, None] + offs_n[None, :] * stride_dxc, acc.to(dx_ptr.dtype.element_ty),
-             mask=mask_m[:, None] & mask_n[None, :])
+    tl.store(pixel_tile_ptrs(dx_ptr, n_idx, ih, iw, offs_n, stride_dxn, stride_dxc, stride_dxh, stride_dxw),
+             acc.to(dx_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
 
 
 @triton.jit
@@ -112,14 +103,10 @@ def _conv_bwd_dw_kernel(
     rs = tl.program_id(1)
     split = tl.program_id(2)
     num_pid_n = tl.cdiv(C, BLOCK_N)
-    pid_m = pid // num_pid_n
-    pid_n = pid % num_pid_n
+    # rows are output channels, columns input channels: int32 (the pixel loop below is the int64 part)
+    offs_m, offs_n, mask_m, mask_n = tile_offsets(pid // num_pid_n, pid % num_pid_n, K, C, False, BLOCK_M, BLOCK_N)
     r = rs // S
     s = rs - r * S
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_m = offs_m < K
-    mask_n = offs_n < C
     if USE_INT64:
         p_start = split.to(tl.int64) * P_PER_SPLIT
     else:
@@ -140,10 +127,7 @@ def _conv_bwd_dw_kernel(
         x_pix = pixel_offset(n_idx, ih, iw, stride_xn, stride_xh, stride_xw)
         b = tl.load(x_ptr + x_pix[:, None] + offs_n[None, :] * stride_xc,
                     mask=x_ok[:, None] & mask_n[None, :], other=0.0)
-        if DOT_FP32:
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
-        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        acc = dot_acc(a, b, acc, INPUT_PRECISION, DOT_FP32)
 
     out = part_ptr + split * stride_psplit + r * stride_pr + s * stride_ps
     tl.store(out + offs_m[:, None] * stride_pk + offs_n[None, :] * stride_pc, acc,

@@ -10,7 +10,15 @@ import triton
 import triton.language as tl
 
 from . import configs
-from ._common import acc_dtype, avg_pool_divisor, pixel_coords, pixel_offset
+from ._common import (
+    acc_dtype,
+    avg_pool_divisor,
+    pixel_channel_tile,
+    pixel_coords,
+    pixel_offset,
+    pixel_tile_ptrs,
+    window_origin,
+)
 
 
 @triton.jit
@@ -28,21 +36,9 @@ def _pool2d_fwd_kernel(
     USE_INT64: tl.constexpr,          # int64 offsets when a tensor has >= 2**31 elements
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    pid_p = tl.program_id(0)
-    pid_c = tl.program_id(1)
-    if USE_INT64:
-        offs_p = pid_p.to(tl.int64) * BLOCK_P + tl.arange(0, BLOCK_P)
-        num_p = N.to(tl.int64) * OH * OW
-    else:
-        offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-        num_p = N * OH * OW
-    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_p = offs_p < num_p
-    mask_c = offs_c < C
-
+    offs_p, offs_c, mask_p, mask_c = pixel_channel_tile(N, OH, OW, C, USE_INT64, BLOCK_P, BLOCK_C)
     n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
-    hstart = oh * STRIDE_H - PAD_H
-    wstart = ow * STRIDE_W - PAD_W
+    hstart, wstart = window_origin(oh, ow, STRIDE_H, STRIDE_W, PAD_H, PAD_W)
     x_pix = x_ptr + pixel_offset(n_idx, hstart, wstart, stride_xn, stride_xh, stride_xw)
     x_ch = offs_c * stride_xc
 
@@ -71,9 +67,8 @@ def _pool2d_fwd_kernel(
         count = avg_pool_divisor(hstart, wstart, H, W, KH, KW, PAD_H, PAD_W, COUNT_INCLUDE_PAD)
         acc = acc / count.to(acc.dtype)[:, None]
 
-    y_pix = pixel_offset(n_idx, oh, ow, stride_yn, stride_yh, stride_yw)
-    tl.store(y_ptr + y_pix[:, None] + offs_c[None, :] * stride_yc, acc.to(y_ptr.dtype.element_ty),
-             mask=mask_p[:, None] & mask_c[None, :])
+    tl.store(pixel_tile_ptrs(y_ptr, n_idx, oh, ow, offs_c, stride_yn, stride_yc, stride_yh, stride_yw),
+             acc.to(y_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_c[None, :])
 
 
 # Pure write of y (no accumulation into it), so autotuning needs no restore_value.

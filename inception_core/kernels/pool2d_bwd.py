@@ -10,7 +10,15 @@ import triton
 import triton.language as tl
 
 from . import INTERPRETED
-from ._common import acc_dtype, avg_pool_divisor, pixel_coords, pixel_offset
+from ._common import (
+    acc_dtype,
+    avg_pool_divisor,
+    pixel_channel_tile,
+    pixel_coords,
+    pixel_offset,
+    pixel_tile_ptrs,
+    window_origin,
+)
 
 GPU_BLOCK_P, GPU_BLOCK_C = 32, 128  # what a GPU launches (kernels.configs.fixed_gpu_tiles)
 BLOCK_P = 64 if INTERPRETED else GPU_BLOCK_P
@@ -29,16 +37,9 @@ def _max_pool2d_argmax_kernel(
 ):
     """idx[n, c, oh, ow] = kh * KW + kw of the window's first maximum (first in-bounds tap if all -inf)."""
     dt = acc_dtype(ACC_FP64)
-    pid_p = tl.program_id(0)
-    if USE_INT64:
-        pid_p = pid_p.to(tl.int64)
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_p = offs_p < N * OH * OW
-    mask_c = offs_c < C
+    offs_p, offs_c, mask_p, mask_c = pixel_channel_tile(N, OH, OW, C, USE_INT64, BLOCK_P, BLOCK_C)
     n_idx, oh, ow = pixel_coords(offs_p, OH, OW)
-    hstart = oh * STRIDE_H - PAD_H
-    wstart = ow * STRIDE_W - PAD_W
+    hstart, wstart = window_origin(oh, ow, STRIDE_H, STRIDE_W, PAD_H, PAD_W)
     x_pix = x_ptr + pixel_offset(n_idx, hstart, wstart, stride_xn, stride_xh, stride_xw)
     best = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt) - float("inf")
     idx = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.int32) - 1
@@ -53,9 +54,8 @@ def _max_pool2d_argmax_kernel(
             take = ok & ((idx < 0) | (v > best) | (v != v))
             best = tl.where(take, v, best)
             idx = tl.where(take, kh * KW + kw, idx)
-    out = pixel_offset(n_idx, oh, ow, stride_in, stride_ih, stride_iw)
-    tl.store(idx_ptr + out[:, None] + offs_c[None, :] * stride_ic, idx.to(tl.int8),
-             mask=mask_p[:, None] & mask_c[None, :])
+    tl.store(pixel_tile_ptrs(idx_ptr, n_idx, oh, ow, offs_c, stride_in, stride_ic, stride_ih, stride_iw),
+             idx.to(tl.int8), mask=mask_p[:, None] & mask_c[None, :])
 
 
 @triton.jit
@@ -73,13 +73,7 @@ def _pool2d_bwd_kernel(
     """dx[n, c, h, w] = sum over the windows (oh, ow) covering (h, w) of dy[n, c, oh, ow] times
     [this tap is the window's argmax] (IS_MAX) or 1 / divisor(oh, ow) (average, torch's divisor)."""
     dt = acc_dtype(ACC_FP64)
-    pid_p = tl.program_id(0)
-    if USE_INT64:
-        pid_p = pid_p.to(tl.int64)
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_p = offs_p < N * H * W
-    mask_c = offs_c < C
+    offs_p, offs_c, mask_p, mask_c = pixel_channel_tile(N, H, W, C, USE_INT64, BLOCK_P, BLOCK_C)  # input pixels
     n_idx, ih, iw = pixel_coords(offs_p, H, W)
     acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt)
     for kh in tl.static_range(KH):
@@ -91,17 +85,16 @@ def _pool2d_bwd_kernel(
             ow = tw // STRIDE_W
             ok = h_ok & (tw >= 0) & (tw - ow * STRIDE_W == 0) & (ow < OW)
             ok2 = ok[:, None] & mask_c[None, :]
-            g = tl.load(dy_ptr + pixel_offset(n_idx, oh, ow, stride_dyn, stride_dyh, stride_dyw)[:, None]
-                        + offs_c[None, :] * stride_dyc, mask=ok2, other=0.0).to(dt)
+            g = tl.load(pixel_tile_ptrs(dy_ptr, n_idx, oh, ow, offs_c, stride_dyn, stride_dyc, stride_dyh, stride_dyw),
+                        mask=ok2, other=0.0).to(dt)
             if IS_MAX:
-                win = tl.load(idx_ptr + pixel_offset(n_idx, oh, ow, stride_in, stride_ih, stride_iw)[:, None]
-                              + offs_c[None, :] * stride_ic, mask=ok2, other=-1)
+                win = tl.load(pixel_tile_ptrs(idx_ptr, n_idx, oh, ow, offs_c, stride_in, stride_ic, stride_ih,
+                                              stride_iw), mask=ok2, other=-1)
                 acc += tl.where(win.to(tl.int32) == kh * KW + kw, g, 0.0)
             else:
-                count = avg_pool_divisor(oh * STRIDE_H - PAD_H, ow * STRIDE_W - PAD_W, H, W, KH, KW, PAD_H, PAD_W,
-                                         COUNT_INCLUDE_PAD)
+                hstart, wstart = window_origin(oh, ow, STRIDE_H, STRIDE_W, PAD_H, PAD_W)
+                count = avg_pool_divisor(hstart, wstart, H, W, KH, KW, PAD_H, PAD_W, COUNT_INCLUDE_PAD)
                 count = tl.where(ok, count, 1)
                 acc += g / count.to(dt)[:, None]
-    out = pixel_offset(n_idx, ih, iw, stride_dxn, stride_dxh, stride_dxw)
-    tl.store(dx_ptr + out[:, None] + offs_c[None, :] * stride_dxc, acc.to(dx_ptr.dtype.element_ty),
-             mask=mask_p[:, None] & mask_c[None, :])
+    tl.store(pixel_tile_ptrs(dx_ptr, n_idx, ih, iw, offs_c, stride_dxn, stride_dxc, stride_dxh, stride_dxw),
+             acc.to(dx_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_c[None, :])
