@@ -17,16 +17,7 @@ from torch import Tensor, nn
 
 from inception_core.fid.presets import resize_tf1_bilinear
 from inception_core.models._entry import fused_input
-from inception_core.models.fid_inception_v3 import (
-    FID_TAPS,
-    FIDInception3,
-    FIDInceptionA,
-    FIDInceptionC,
-    FIDInceptionE_1,
-    FIDInceptionE_2,
-)
-from inception_core.models.inception_v3 import InceptionB, InceptionD
-from inception_core.nn import BasicConv2d, MaxPool2d
+from inception_core.models.fid_inception_v3 import FID_TAPS, FIDInception3, fid_layers
 from inception_core.nn import functional as icf
 
 __all__ = ["FidelityInceptionV3", "PytorchFIDInceptionV3", "from_pytorch_fid", "from_torch_fidelity"]
@@ -48,15 +39,8 @@ class PytorchFIDInceptionV3(nn.Module):
         self.resize_input, self.normalize_input = resize_input, normalize_input
         self.output_blocks = sorted(output_blocks)
         self.last_needed_block = max(output_blocks)
-        c = BasicConv2d
-        stages = [
-            [c(3, 32, kernel_size=3, stride=2), c(32, 32, kernel_size=3), c(32, 64, kernel_size=3, padding=1),
-             MaxPool2d(kernel_size=3, stride=2)],
-            [c(64, 80, kernel_size=1), c(80, 192, kernel_size=3), MaxPool2d(kernel_size=3, stride=2)],
-            [FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288, 64), InceptionB(288),
-             FIDInceptionC(768, 128), FIDInceptionC(768, 160), FIDInceptionC(768, 160), FIDInceptionC(768, 192)],
-            [InceptionD(768), FIDInceptionE_1(1280), FIDInceptionE_2(2048), nn.AdaptiveAvgPool2d((1, 1))],
-        ]
+        layers = list(fid_layers().values())  # stem, Mixed_5b ... Mixed_7c: cut where pytorch-fid's blocks end
+        stages = [layers[:4], layers[4:7], layers[7:15], [*layers[15:], nn.AdaptiveAvgPool2d((1, 1))]]
         self.blocks = nn.ModuleList(nn.Sequential(*s) for s in stages[:self.last_needed_block + 1])
         self.requires_grad_(requires_grad)
 

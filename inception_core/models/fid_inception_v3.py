@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from inception_core.models._entry import fused_input
-from inception_core.models.inception_v3 import InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
-from inception_core.nn import BasicConv2d, ChannelSlots, MaxPool2d
+from inception_core.models.inception_v3 import InceptionA, InceptionC, InceptionE, inception3_layers
+from inception_core.nn import ChannelSlots
 from inception_core.nn import functional as icf
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "FIDInceptionE_1",
     "FIDInceptionE_2",
     "fid_inception_v3",
+    "fid_layers",
 ]
 
 # Outputs on request, as torch-fidelity names them: spatial means of MaxPool_1 (64), MaxPool_2 (192) and
@@ -81,6 +82,13 @@ class FIDInceptionE_2(InceptionE):  # noqa: N801
         yield self.branch_pool(pooled, **cat.slot(192))
 
 
+def fid_layers() -> dict[str, nn.Module]:
+    """The FID network's layers from the stem to Mixed_7c under torchvision's names, in network order:
+    Inception-v3's with the FID blocks' pools."""
+    return inception3_layers(block_a=FIDInceptionA, block_c=FIDInceptionC, block_7b=FIDInceptionE_1,
+                             block_7c=FIDInceptionE_2)
+
+
 class FIDInception3(nn.Module):
     """The FID Inception network: 23,850,960 parameters (21,785,568 without ``fc``).
 
@@ -97,27 +105,10 @@ class FIDInception3(nn.Module):
 
     def __init__(self, num_classes: int | None = 1008) -> None:
         super().__init__()
-        conv_block = BasicConv2d
         self.num_classes = num_classes
         self.num_features = 2048
-        self.Conv2d_1a_3x3 = conv_block(3, 32, kernel_size=3, stride=2)
-        self.Conv2d_2a_3x3 = conv_block(32, 32, kernel_size=3)
-        self.Conv2d_2b_3x3 = conv_block(32, 64, kernel_size=3, padding=1)
-        self.maxpool1 = MaxPool2d(kernel_size=3, stride=2)
-        self.Conv2d_3b_1x1 = conv_block(64, 80, kernel_size=1)
-        self.Conv2d_4a_3x3 = conv_block(80, 192, kernel_size=3)
-        self.maxpool2 = MaxPool2d(kernel_size=3, stride=2)
-        self.Mixed_5b = FIDInceptionA(192, pool_features=32, conv_block=conv_block)
-        self.Mixed_5c = FIDInceptionA(256, pool_features=64, conv_block=conv_block)
-        self.Mixed_5d = FIDInceptionA(288, pool_features=64, conv_block=conv_block)
-        self.Mixed_6a = InceptionB(288, conv_block=conv_block)
-        self.Mixed_6b = FIDInceptionC(768, channels_7x7=128, conv_block=conv_block)
-        self.Mixed_6c = FIDInceptionC(768, channels_7x7=160, conv_block=conv_block)
-        self.Mixed_6d = FIDInceptionC(768, channels_7x7=160, conv_block=conv_block)
-        self.Mixed_6e = FIDInceptionC(768, channels_7x7=192, conv_block=conv_block)
-        self.Mixed_7a = InceptionD(768, conv_block=conv_block)
-        self.Mixed_7b = FIDInceptionE_1(1280, conv_block=conv_block)
-        self.Mixed_7c = FIDInceptionE_2(2048, conv_block=conv_block)
+        for name, layer in fid_layers().items():
+            setattr(self, name, layer)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, num_classes) if num_classes is not None else None
 

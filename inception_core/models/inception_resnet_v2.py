@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from torch import Tensor, nn
 
 from inception_core.models._cfg import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, model_cfg
+from inception_core.models._classifier import PooledClassifierNetwork
 from inception_core.models._entry import fused_input
 from inception_core.models._reduction import ReductionA
 from inception_core.models._registry import register_model
@@ -24,7 +25,6 @@ from inception_core.nn import (
     Branch,
     ChannelSlots,
     ConcatBlock,
-    GlobalAvgPool2d,
     MaxPool2d,
     ReductionBlock,
     ScaledResidualBlock,
@@ -189,7 +189,7 @@ class Block8(ScaledResidualBlock):
         yield self.branch1.tail(b1, **cat.slot(256))
 
 
-class InceptionResnetV2(nn.Module):
+class InceptionResnetV2(PooledClassifierNetwork):
     """Inception-ResNet-v2, matching timm's ``InceptionResnetV2`` (``timm.create_model("inception_resnet_v2")``):
     same module names and state_dict keys (``conv2d_1a`` ... ``conv2d_7b``, ``classif``), same parameters
     (55,843,464 with 1000 classes), same outputs for the same weights. This is the TF-slim / released graph
@@ -209,17 +209,12 @@ class InceptionResnetV2(nn.Module):
         global_pool: only "avg".
     """
 
+    classifier_name = "classif"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, output_stride: int = 32,
                  global_pool: str = "avg") -> None:
-        super().__init__()
-        if output_stride != 32:
-            raise ValueError(f"output_stride: only 32 is supported, got {output_stride!r}")
-        if global_pool != "avg":
-            raise ValueError(f"global_pool: only 'avg' is supported, got {global_pool!r}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.drop_rate = drop_rate
-        self.num_features = self.head_hidden_size = 1536
+        super().__init__(num_features=1536, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
+                         output_stride=output_stride, global_pool=global_pool)
         conv_block = BasicConv2d  # conv (no bias) + BatchNorm2d(eps=1e-3) + ReLU, timm's ConvNormAct keys
 
         self.conv2d_1a = conv_block(in_chans, 32, kernel_size=3, stride=2)
@@ -244,23 +239,12 @@ class InceptionResnetV2(nn.Module):
             dict(num_chs=1088, reduction=16, module="repeat_1"),
             dict(num_chs=1536, reduction=32, module="conv2d_7b"),
         ]
-        self.global_pool = GlobalAvgPool2d()
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classif = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self._add_head()
         self.pretrained_cfg = self.default_cfg = model_cfg(
-            source="timm inception_resnet_v2", first_conv="conv2d_1a.conv", classifier="classif",
+            source="timm inception_resnet_v2", first_conv="conv2d_1a.conv", classifier=self.classifier_name,
             num_classes=num_classes, input_size=(in_chans, 299, 299), min_input_size=(in_chans, 75, 75),
             mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975)
         # weights: torch's default initialisation of Conv2d / BatchNorm2d / Linear, as timm's InceptionResnetV2
-
-    def get_classifier(self) -> nn.Module:
-        return self.classif
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a fresh one for ``num_classes`` outputs (0: identity)."""
-        self.num_classes = num_classes
-        device = self.conv2d_1a.conv.weight.device
-        self.classif = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x: Tensor) -> Tensor:
         """N x in_chans x H x W -> N x 1536 x H/32 x W/32 (8 x 8 at 299), the last feature map."""
@@ -298,16 +282,6 @@ class InceptionResnetV2(nn.Module):
         x = self.conv2d_7b(x)
         # N x 1536 x 8 x 8
         return x
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """N x 1536 x H x W -> N x num_classes (N x 1536 with ``pre_logits``)."""
-        x = self.global_pool(x)
-        # N x 1536
-        x = self.head_drop(x)
-        return x if pre_logits else self.classif(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def remap_cadene_inception_resnet_v2(state_dict: Mapping[str, Tensor], drop_background: bool = False

@@ -39,6 +39,7 @@ __all__ = [
     "InceptionD",
     "InceptionE",
     "InceptionOutputs",  # noqa: F822  (resolved lazily by the module __getattr__)
+    "inception3_layers",
     "inception_v3",
 ]
 
@@ -286,6 +287,40 @@ class InceptionAux(nn.Module):
         return self.fc(x)  # N x num_classes
 
 
+def inception3_layers(in_chans: int = 3, *, block_a: type[InceptionA] = InceptionA,
+                      block_c: type[InceptionC] = InceptionC, block_7b: type[InceptionE] = InceptionE,
+                      block_7c: type[InceptionE] = InceptionE, aux: Callable[[], nn.Module] | None = None
+                      ) -> dict[str, nn.Module]:
+    """Inception-v3's layers from the stem to Mixed_7c under torchvision's names, in network order (the head
+    is the network's own): (N, in_chans, 299, 299) -> (N, 2048, 8, 8).
+
+    The FID network has the same graph but for the pools of Mixed_5b-d (``block_a``), Mixed_6b-e
+    (``block_c``), Mixed_7b and Mixed_7c; ``aux`` builds ``AuxLogits``, placed after Mixed_6e where
+    torchvision registers it (built there too, so torch's default initialisation draws in its order).
+    """
+    layers: dict[str, nn.Module] = dict(
+        Conv2d_1a_3x3=BasicConv2d(in_chans, 32, kernel_size=3, stride=2),
+        Conv2d_2a_3x3=BasicConv2d(32, 32, kernel_size=3),
+        Conv2d_2b_3x3=BasicConv2d(32, 64, kernel_size=3, padding=1),
+        maxpool1=MaxPool2d(kernel_size=3, stride=2),
+        Conv2d_3b_1x1=BasicConv2d(64, 80, kernel_size=1),
+        Conv2d_4a_3x3=BasicConv2d(80, 192, kernel_size=3),
+        maxpool2=MaxPool2d(kernel_size=3, stride=2),
+        Mixed_5b=block_a(192, pool_features=32),
+        Mixed_5c=block_a(256, pool_features=64),
+        Mixed_5d=block_a(288, pool_features=64),
+        Mixed_6a=InceptionB(288),
+        Mixed_6b=block_c(768, channels_7x7=128),
+        Mixed_6c=block_c(768, channels_7x7=160),
+        Mixed_6d=block_c(768, channels_7x7=160),
+        Mixed_6e=block_c(768, channels_7x7=192),
+    )
+    if aux is not None:
+        layers["AuxLogits"] = aux()
+    layers.update(Mixed_7a=InceptionD(768), Mixed_7b=block_7b(1280), Mixed_7c=block_7c(2048))
+    return layers
+
+
 class Inception3(nn.Module):
     """Inception-v3, a drop-in for torchvision's ``Inception3`` (and timm's ``InceptionV3``).
 
@@ -319,30 +354,14 @@ class Inception3(nn.Module):
             raise ValueError("inception_blocks: not supported (the blocks here are the fused ones); pass None")
         if transform_input and in_chans != 3:
             raise ValueError(f"in_chans: transform_input needs 3 input channels, got {in_chans}")
-        conv_block = BasicConv2d
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         self.num_classes = num_classes
         self.num_features = 2048
-        self.Conv2d_1a_3x3 = conv_block(in_chans, 32, kernel_size=3, stride=2)
-        self.Conv2d_2a_3x3 = conv_block(32, 32, kernel_size=3)
-        self.Conv2d_2b_3x3 = conv_block(32, 64, kernel_size=3, padding=1)
-        self.maxpool1 = MaxPool2d(kernel_size=3, stride=2)
-        self.Conv2d_3b_1x1 = conv_block(64, 80, kernel_size=1)
-        self.Conv2d_4a_3x3 = conv_block(80, 192, kernel_size=3)
-        self.maxpool2 = MaxPool2d(kernel_size=3, stride=2)
-        self.Mixed_5b = InceptionA(192, pool_features=32, conv_block=conv_block)
-        self.Mixed_5c = InceptionA(256, pool_features=64, conv_block=conv_block)
-        self.Mixed_5d = InceptionA(288, pool_features=64, conv_block=conv_block)
-        self.Mixed_6a = InceptionB(288, conv_block=conv_block)
-        self.Mixed_6b = InceptionC(768, channels_7x7=128, conv_block=conv_block)
-        self.Mixed_6c = InceptionC(768, channels_7x7=160, conv_block=conv_block)
-        self.Mixed_6d = InceptionC(768, channels_7x7=160, conv_block=conv_block)
-        self.Mixed_6e = InceptionC(768, channels_7x7=192, conv_block=conv_block)
-        self.AuxLogits: InceptionAux | None = InceptionAux(768, num_classes, conv_block) if aux_logits else None
-        self.Mixed_7a = InceptionD(768, conv_block=conv_block)
-        self.Mixed_7b = InceptionE(1280, conv_block=conv_block)
-        self.Mixed_7c = InceptionE(2048, conv_block=conv_block)
+        self.AuxLogits: InceptionAux | None = None
+        aux = (lambda: InceptionAux(768, num_classes)) if aux_logits else None
+        for name, layer in inception3_layers(in_chans, aux=aux).items():
+            setattr(self, name, layer)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(self.num_features, num_classes)
