@@ -193,9 +193,7 @@ def main_tune(args: argparse.Namespace) -> int:
     return 0 if entries else 1
 
 
-if __name__ == "__main__":
-    _p = argparse.ArgumentParser(prog="python -m inception_core.tune", description=__doc__)
-    add_tune_arguments(_p)
-    _a = _p.parse_args()
-    _a.parser = _p
-    sys.exit(main_tune(_a))
+if __name__ == "__main__":  # python -m inception_core.tune: the same as `inception-core tune`
+    from inception_core.cli import main
+
+    sys.exit(main(["tune", *sys.argv[1:]]))

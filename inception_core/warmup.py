@@ -194,9 +194,7 @@ def main_warmup(args: argparse.Namespace) -> int:
     return 1 if result["errors"] else 0
 
 
-if __name__ == "__main__":
-    _p = argparse.ArgumentParser(prog="python -m inception_core.warmup", description=__doc__)
-    add_warmup_arguments(_p)
-    _a = _p.parse_args()
-    _a.parser = _p
-    sys.exit(main_warmup(_a))
+if __name__ == "__main__":  # python -m inception_core.warmup: the same as `inception-core warmup`
+    from inception_core.cli import main
+
+    sys.exit(main(["warmup", *sys.argv[1:]]))

@@ -16,18 +16,6 @@ GPU = configs.GPU_CONFIGS
 FWD_CONFIGS = GPU["conv_bn_act_fwd"]
 
 
-@pytest.fixture
-def fresh(monkeypatch, tmp_path):
-    monkeypatch.delenv(launch.AUTOTUNE_ENV, raising=False)
-    monkeypatch.delenv(tuned_tables.DEVICE_NAME_ENV, raising=False)
-    monkeypatch.setenv(tuned_tables.TUNED_DIR_ENV, str(tmp_path / "tables"))
-    tuned_tables.clear_cache()
-    launch.reset_launch_stats(forget=True)
-    yield tmp_path
-    tuned_tables.clear_cache()
-    launch.reset_launch_stats(forget=True)
-
-
 def _label(c):
     kw = c.kwargs
     return (kw["BLOCK_M"], kw["BLOCK_N"], kw["BLOCK_K"], c.num_warps)

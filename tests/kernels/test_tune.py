@@ -7,23 +7,19 @@ import pytest
 import torch
 
 import inception_core as ic
-from inception_core import cli, launch, tuned_tables
+from inception_core import cli, tuned_tables
 from inception_core.plan import distinct_problems, plan_launches
 
 FAKE = "Fake GPU 9000"
 
 
 @pytest.fixture
-def fresh(monkeypatch, tmp_path):
-    monkeypatch.delenv(launch.AUTOTUNE_ENV, raising=False)
-    monkeypatch.delenv(tuned_tables.DEVICE_NAME_ENV, raising=False)
-    monkeypatch.setenv(tuned_tables.TUNED_DIR_ENV, str(tmp_path / "none"))
+def fresh(fresh, monkeypatch):
+    """tests/kernels/conftest.py's, with the tuned tables read from an empty ``none`` folder (the tests
+    write theirs to ``tables``) and TRITON_INTERPRET=1 in the environment."""
+    monkeypatch.setenv(tuned_tables.TUNED_DIR_ENV, str(fresh / "none"))
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    tuned_tables.clear_cache()
-    launch.reset_launch_stats(forget=True)
-    yield tmp_path
-    tuned_tables.clear_cache()
-    launch.reset_launch_stats(forget=True)
+    return fresh
 
 
 def test_plan_of_a_training_step_has_the_backward_kernels(fresh):
