@@ -21,11 +21,66 @@ def reduced_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return min(size, small)
 
 
+def reduced_hw(shape) -> tuple[int, int]:
+    """``reduced_size`` of a ``ConvShape`` / ``PoolShape``'s input on each axis (not for adaptive pools)."""
+    return tuple(reduced_size(shape.in_hw[i], shape.kernel[i], shape.stride[i], shape.padding[i]) for i in range(2))
+
+
+def conv_layer_cases(shapes) -> list[tuple[tuple, str]]:
+    """The first layer of each distinct (C, K, kernel, stride, padding) of ``shapes`` as
+    ``((C, K, kernel, stride, padding, reduced hw), "model.layer")``, in catalogue order."""
+    seen = {}
+    for s in shapes:
+        key = (s.in_channels, s.out_channels, s.kernel, s.stride, s.padding)
+        if key not in seen:
+            seen[key] = ((*key, reduced_hw(s)), f"{s.model}.{s.layer}")
+    return list(seen.values())
+
+
+def pool_layer_cases(shapes) -> list[tuple[tuple, str]]:
+    """The first layer of each distinct max / avg pool geometry of ``shapes`` (adaptive pools left out) as
+    ``((kind, C, kernel, stride, padding, ceil_mode, count_include_pad, reduced hw), "model.layer")``."""
+    seen = {}
+    for s in shapes:
+        if s.kind == "adaptive_avg":
+            continue
+        key = (s.kind, s.channels, s.kernel, s.stride, s.padding, s.ceil_mode, s.count_include_pad)
+        if key not in seen:
+            seen[key] = ((*key, reduced_hw(s)), f"{s.model}.{s.layer}")
+    return list(seen.values())
+
+
 def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
     """max |y - ref| / max |ref|; NaN anywhere in y gives NaN (which never passes)."""
     if torch.isnan(y).any():
         return float("nan")
     return ((y.double() - ref.double()).abs().max() / ref.double().abs().max().clamp_min(1e-12)).item()
+
+
+def assert_within(got: torch.Tensor, ref: torch.Tensor, tol: float, what: str) -> None:
+    """``rel_err(got, ref) <= tol``, else an AssertionError naming ``what`` and both figures."""
+    err = rel_err(got, ref)
+    assert err <= tol, f"{what}: relative error {err} > {tol}"
+
+
+def assert_grads_within(names, grads, ref_grads, tol: float) -> None:
+    """Each gradient within ``tol`` of its reference (``rel_err``); None exactly where the reference is None."""
+    for name, g, r in zip(names, grads, ref_grads, strict=True):
+        assert (g is None) == (r is None), name
+        if g is not None:
+            assert_within(g, r, tol, f"grad {name}")
+
+
+def assert_grads_within_torch_error(names, grads, torch_grads, ref_grads, dtypes, *, factor: float,
+                                    input_dtype: torch.dtype) -> None:
+    """Low precision: each gradient has its dtype of ``dtypes`` and an error against the float64 reference
+    within ``factor`` x the torch backend's own error on the same inputs, plus one rounding step of
+    ``input_dtype`` (fp16/bf16)."""
+    eps = torch.finfo(input_dtype).eps
+    for name, g, t, r, dtype in zip(names, grads, torch_grads, ref_grads, dtypes, strict=True):
+        assert g.dtype == dtype, f"grad {name}: dtype {g.dtype}, expected {dtype}"
+        err, torch_err = rel_err(g, r), rel_err(t, r)
+        assert err <= factor * torch_err + eps, f"grad {name}: {err} vs torch backend {torch_err}"
 
 
 def fp32_rtol(interpreted: bool) -> float:

@@ -19,7 +19,7 @@ import inception_core
 from inception_core import _csrc_build, _cuda_ext, backends
 from inception_core.ops import avg_pool2d, conv_bn_act, conv_bn_act_ref, max_pool2d
 from inception_core.shapes import CONV_SHAPES, POOL_SHAPES
-from inception_core.testing import conv_inputs, passes, reduced_size, rel_err
+from inception_core.testing import conv_inputs, conv_layer_cases, passes, pool_layer_cases, rel_err
 
 pytestmark = pytest.mark.cuda_ext
 
@@ -113,13 +113,7 @@ def test_first_use_compile_finds_the_sources_and_headers():
 
 
 def _conv_geometries():
-    seen = {}
-    for s in CONV_SHAPES:
-        key = (s.in_channels, s.out_channels, s.kernel, s.stride, s.padding)
-        if key not in seen:
-            hw = tuple(reduced_size(s.in_hw[i], s.kernel[i], s.stride[i], s.padding[i]) for i in range(2))
-            seen[key] = pytest.param(*key, hw, id=f"{s.model}.{s.layer}")
-    return list(seen.values())
+    return [pytest.param(*args, id=label) for args, label in conv_layer_cases(CONV_SHAPES)]
 
 
 def _check_conv(x, w, scale, shift, *, out=None, out_offset=0, **kw):
@@ -199,15 +193,7 @@ def test_float64_is_refused(gpu):
 
 
 def _pool_geometries():
-    seen = {}
-    for s in POOL_SHAPES:
-        if s.kind == "adaptive_avg":
-            continue
-        key = (s.kind, s.channels, s.kernel, s.stride, s.padding, s.ceil_mode, s.count_include_pad)
-        if key not in seen:
-            hw = tuple(reduced_size(s.in_hw[i], s.kernel[i], s.stride[i], s.padding[i]) for i in range(2))
-            seen[key] = pytest.param(*key, hw, id=f"{s.model}.{s.layer}")
-    return list(seen.values())
+    return [pytest.param(*args, id=label) for args, label in pool_layer_cases(POOL_SHAPES)]
 
 
 def _pool(kind, x, **kw):

@@ -21,7 +21,7 @@ from inception_core.ops import avg_pool2d_ref, conv_bn_act_ref, max_pool2d_ref
 from inception_core.ops.conv_bn_act import conv_output_size
 from inception_core.ops.pool2d import pool_output_size
 from inception_core.shapes import CONV_SHAPES, POOL_SHAPES
-from inception_core.testing import conv_inputs, passes, reduced_size, rel_err
+from inception_core.testing import conv_inputs, conv_layer_cases, passes, pool_layer_cases, rel_err
 
 ROOT = Path(__file__).resolve().parents[2]
 CL = torch.channels_last
@@ -92,13 +92,7 @@ def _check_conv(lib, x, w, scale, shift, **kw):
 
 
 def _conv_geometries():
-    seen = {}
-    for s in CONV_SHAPES:
-        key = (s.in_channels, s.out_channels, s.kernel, s.stride, s.padding)
-        if key not in seen:
-            hw = tuple(reduced_size(s.in_hw[i], s.kernel[i], s.stride[i], s.padding[i]) for i in range(2))
-            seen[key] = pytest.param(*key, hw, id=f"{s.model}.{s.layer}")
-    return list(seen.values())
+    return [pytest.param(*args, id=label) for args, label in conv_layer_cases(CONV_SHAPES)]
 
 
 @pytest.mark.parametrize("c,k,kernel,stride,padding,hw", _conv_geometries())
@@ -138,15 +132,7 @@ def test_conv_nan_stays_nan_through_relu(harness):
 
 
 def _pool_geometries():
-    seen = {}
-    for s in POOL_SHAPES:
-        if s.kind == "adaptive_avg":
-            continue
-        key = (s.kind, s.channels, s.kernel, s.stride, s.padding, s.ceil_mode, s.count_include_pad)
-        if key not in seen:
-            hw = tuple(reduced_size(s.in_hw[i], s.kernel[i], s.stride[i], s.padding[i]) for i in range(2))
-            seen[key] = pytest.param(*key, hw, id=f"{s.model}.{s.layer}")
-    return list(seen.values())
+    return [pytest.param(*args, id=label) for args, label in pool_layer_cases(POOL_SHAPES)]
 
 
 def _pool_ref(is_max, x, kernel, stride, padding, ceil_mode, count_include_pad):

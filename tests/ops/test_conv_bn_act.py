@@ -21,7 +21,7 @@ from inception_core.kernels.configs import GPU_CONFIGS, INTERPRETER_CONFIGS
 from inception_core.ops import conv_bn_act, conv_bn_act_ref
 from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 from inception_core.shapes import CONV_SHAPES
-from inception_core.testing import conv_inputs, fp32_rtol, reduced_size, rel_err
+from inception_core.testing import conv_inputs, fp32_rtol, reduced_hw, rel_err
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -40,15 +40,14 @@ def _geometries():
         block_n, block_k = kw["BLOCK_N"], kw["BLOCK_K"]
     seen = {}
     for s in sorted(CONV_SHAPES, key=lambda s: s.in_channels * s.out_channels):
-        h = reduced_size(s.in_hw[0], s.kernel[0], s.stride[0], s.padding[0])
-        w = reduced_size(s.in_hw[1], s.kernel[1], s.stride[1], s.padding[1])
+        hw = reduced_hw(s)
         key = (s.kernel, s.stride, s.padding)
         if INTERPRETED:
-            key += ((h, w), _mask_class(s.in_channels, block_k), _mask_class(s.out_channels, block_n))
+            key += (hw, _mask_class(s.in_channels, block_k), _mask_class(s.out_channels, block_n))
         else:
             key += (s.in_channels, s.out_channels)
         if key not in seen:
-            seen[key] = pytest.param(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, (h, w),
+            seen[key] = pytest.param(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, hw,
                                      id=f"{s.model}.{s.layer}")
     return list(seen.values())
 

@@ -8,26 +8,30 @@ so the network geometries keep their channel counts but run at a reduced spatial
 import pytest
 import torch
 import torch.nn.functional as F
+from conv_cases import EDGE_CASES, LOW_PRECISION, NETWORK_LAYERS, grad_dtypes, gradcheck_leaves, layer
 
 import inception_core
 from inception_core.kernels import INTERPRETED
 from inception_core.ops import conv_bn_act
 from inception_core.ops._conv_grad import launch_conv_grads_triton
-from inception_core.testing import fp32_rtol, rel_err
+from inception_core.ops.conv_bn_act import conv_output_size
+from inception_core.testing import (
+    assert_grads_within,
+    assert_grads_within_torch_error,
+    assert_within,
+    fp32_rtol,
+    rel_err,
+)
 
 BACKENDS = ["torch", "triton"]
-LOW_PRECISION = (torch.float16, torch.bfloat16)
+NAMES = ("x", "weight", "scale", "shift", "residual")
 
-# (C, K, kernel, stride, padding, reduced input hw): layers of inception_core.shapes
+# (C, K, kernel, stride, padding, reduced input hw)
 GEOMETRIES = [
-    pytest.param(192, 64, (1, 1), (1, 1), (0, 0), (5, 5), id="1x1-inception_v3.Mixed_5b.branch1x1"),
-    pytest.param(64, 96, (3, 3), (1, 1), (1, 1), (5, 5), id="3x3-same-Mixed_5b.branch3x3dbl_2"),
-    pytest.param(96, 96, (3, 3), (2, 2), (0, 0), (7, 7), id="3x3s2-valid-Mixed_6a.branch3x3dbl_3"),
-    pytest.param(128, 160, (3, 3), (2, 2), (1, 1), (6, 6), id="3x3s2-same-bn_inception.inception_3c_3x3"),
-    pytest.param(128, 128, (1, 7), (1, 1), (0, 3), (5, 7), id="1x7-Mixed_6b.branch7x7_2"),
-    pytest.param(128, 192, (7, 1), (1, 1), (3, 0), (7, 5), id="7x1-Mixed_6b.branch7x7_3"),
-    pytest.param(48, 64, (5, 5), (1, 1), (2, 2), (5, 5), id="5x5-Mixed_5b.branch5x5_2"),
-    pytest.param(3, 32, (3, 3), (2, 2), (0, 0), (11, 11), id="stem-cin3-3x3s2-Conv2d_1a_3x3"),
+    *NETWORK_LAYERS,
+    layer("bn_inception", "inception_3c_3x3", (6, 6), "3x3s2-same"),
+    layer("inception_v3", "Mixed_6b.branch7x7_2.conv", (5, 7), "1x7"),
+    layer("inception_v3", "Mixed_6b.branch7x7_3.conv", (7, 5), "7x1"),
 ]
 
 
@@ -35,7 +39,8 @@ def _leaf(t):
     return t.detach().clone().requires_grad_(True)
 
 
-def _inputs(n, c, k, kernel, hw, out_hw, dtype, *, residual, device, layout="channels_last"):
+def _inputs(n, c, k, kernel, stride, padding, hw, dtype, *, residual, device, layout="channels_last"):
+    """x, weight, scale, shift, residual (or None) and grad_output of a (C -> K, kernel, stride, padding) conv."""
     x = torch.randn(n, c, *hw, device=device).to(dtype)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
@@ -44,8 +49,10 @@ def _inputs(n, c, k, kernel, hw, out_hw, dtype, *, residual, device, layout="cha
     acc = torch.float64 if dtype == torch.float64 else torch.float32
     scale = (torch.rand(k, device=device) + 0.5).to(acc)
     shift = torch.randn(k, device=device).to(acc)
+    out_hw = conv_output_size(hw, kernel, stride, padding)
     res = torch.randn(n, k, *out_hw, device=device).to(dtype) if residual else None
-    return x, w, scale, shift, res
+    grad_y = torch.randn(n, k, *out_hw, device=device).to(dtype)
+    return x, w, scale, shift, res, grad_y
 
 
 def _twin(x, w, scale, shift, res, grad_y, *, stride, padding, act, res_scale):
@@ -70,71 +77,46 @@ def _ours(backend, x, w, scale, shift, res, grad_y, **kw):
     return y.detach(), [None if t is None else t.grad for t in leaves]
 
 
-NAMES = ("x", "weight", "scale", "shift", "residual")
-
-
-def _assert_grads(got, ref, tol, names=NAMES):
-    for name, g, r in zip(names, got, ref, strict=True):
-        assert (g is None) == (r is None), name
-        if g is None:
-            continue
-        err = rel_err(g, r)
-        assert err <= tol, f"grad {name}: relative error {err} > {tol}"
+def _check_fp32(backend, x, w, scale, shift, res, grad_y, **kw):
+    """Output and every gradient of the op within the fp32 tolerance of the float64 twin."""
+    y, grads = _ours(backend, x, w, scale, shift, res, grad_y, **kw)
+    y_ref, ref = _twin(x, w, scale, shift, res, grad_y, **kw)
+    tol = fp32_rtol(INTERPRETED)
+    assert_within(y, y_ref, tol, "output")
+    assert_grads_within(NAMES, grads, ref, tol)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("c,k,kernel,stride,padding,hw", GEOMETRIES)
 def test_network_geometries_fp32(c, k, kernel, stride, padding, hw, backend, device):
-    oh = (hw[0] + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    ow = (hw[1] + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    x, w, scale, shift, _ = _inputs(2, c, k, kernel, hw, (oh, ow), torch.float32, residual=False, device=device)
-    grad_y = torch.randn(2, k, oh, ow, device=device)
-    kw = dict(stride=stride, padding=padding, act="relu", res_scale=1.0)
-    y, grads = _ours(backend, x, w, scale, shift, None, grad_y, **kw)
-    y_ref, ref = _twin(x, w, scale, shift, None, grad_y, **kw)
-    tol = fp32_rtol(INTERPRETED)
-    assert rel_err(y, y_ref) <= tol
-    _assert_grads(grads, ref, tol)
+    x, w, scale, shift, _, grad_y = _inputs(2, c, k, kernel, stride, padding, hw, torch.float32, residual=False,
+                                            device=device)
+    _check_fp32(backend, x, w, scale, shift, None, grad_y, stride=stride, padding=padding, act="relu", res_scale=1.0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("act", ["relu", "none"])
 def test_residual_up_projection(backend, act, device):
     """Inception-ResNet-v2 block35 up-projection: 1x1 128 -> 320 with bias (shift only), scaled residual."""
-    x, w, _, shift, res = _inputs(2, 128, 320, (1, 1), (5, 5), (5, 5), torch.float32, residual=True, device=device)
-    grad_y = torch.randn(2, 320, 5, 5, device=device)
-    kw = dict(stride=(1, 1), padding=(0, 0), act=act, res_scale=0.17)
-    y, grads = _ours(backend, x, w, None, shift, res, grad_y, **kw)
-    y_ref, ref = _twin(x, w, None, shift, res, grad_y, **kw)
-    tol = fp32_rtol(INTERPRETED)
-    assert rel_err(y, y_ref) <= tol
-    _assert_grads(grads, ref, tol)
+    x, w, _, shift, res, grad_y = _inputs(2, 128, 320, (1, 1), (1, 1), (0, 0), (5, 5), torch.float32, residual=True,
+                                          device=device)
+    _check_fp32(backend, x, w, None, shift, res, grad_y, stride=(1, 1), padding=(0, 0), act=act, res_scale=0.17)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "n,c,k,kernel,stride,padding,hw,layout",
     [
-        pytest.param(1, 24, 40, (3, 3), (1, 1), (1, 1), (5, 5), "channels_last", id="batch1"),
-        pytest.param(2, 35, 17, (3, 3), (2, 2), (0, 0), (7, 9), "channels_last", id="odd-channels-stride2-valid"),
+        *EDGE_CASES,
         pytest.param(3, 32, 48, (3, 3), (1, 1), (1, 1), (1, 1), "channels_last", id="1x1-spatial"),
-        pytest.param(2, 24, 40, (3, 3), (2, 1), (0, 1), (7, 6), "nchw", id="nchw-mixed-stride"),
         pytest.param(2, 16, 24, (1, 1), (2, 2), (0, 0), (7, 6), "channels_last", id="1x1-stride2-untouched-phases"),
         pytest.param(2, 16, 24, (5, 5), (3, 2), (2, 1), (10, 9), "channels_last", id="stride3x2-5x5-phases"),
     ],
 )
 def test_edge_cases(n, c, k, kernel, stride, padding, hw, layout, backend, device):
-    oh = (hw[0] + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    ow = (hw[1] + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    x, w, scale, shift, res = _inputs(n, c, k, kernel, hw, (oh, ow), torch.float32, residual=True, device=device,
-                                      layout=layout)
-    grad_y = torch.randn(n, k, oh, ow, device=device)
-    kw = dict(stride=stride, padding=padding, act="relu", res_scale=0.3)
-    y, grads = _ours(backend, x, w, scale, shift, res, grad_y, **kw)
-    y_ref, ref = _twin(x, w, scale, shift, res, grad_y, **kw)
-    tol = fp32_rtol(INTERPRETED)
-    assert rel_err(y, y_ref) <= tol
-    _assert_grads(grads, ref, tol)
+    x, w, scale, shift, res, grad_y = _inputs(n, c, k, kernel, stride, padding, hw, torch.float32, residual=True,
+                                              device=device, layout=layout)
+    _check_fp32(backend, x, w, scale, shift, res, grad_y, stride=stride, padding=padding, act="relu", res_scale=0.3)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -142,39 +124,28 @@ def test_noncontiguous_input_and_grad(backend, device):
     """A channel slice of a bigger NHWC tensor as x, a transposed (non-dense) grad_output."""
     wide = torch.randn(2, 50, 6, 6, device=device).contiguous(memory_format=torch.channels_last)
     x = wide[:, 13:37]
-    _, w, scale, shift, _ = _inputs(2, 24, 16, (3, 3), (6, 6), (6, 6), torch.float32, residual=False, device=device)
+    _, w, scale, shift, _, _ = _inputs(2, 24, 16, (3, 3), (1, 1), (1, 1), (6, 6), torch.float32, residual=False,
+                                       device=device)
     grad_y = torch.randn(2, 16, 6, 6, device=device).transpose(2, 3)
-    kw = dict(stride=(1, 1), padding=(1, 1), act="relu", res_scale=1.0)
-    y, grads = _ours(backend, x, w, scale, shift, None, grad_y, **kw)
-    y_ref, ref = _twin(x, w, scale, shift, None, grad_y, **kw)
-    assert rel_err(y, y_ref) <= fp32_rtol(INTERPRETED)
-    _assert_grads(grads, ref, fp32_rtol(INTERPRETED))
+    _check_fp32(backend, x, w, scale, shift, None, grad_y, stride=(1, 1), padding=(1, 1), act="relu", res_scale=1.0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", LOW_PRECISION)
 def test_low_precision_within_3x_torch_error(dtype, backend, device):
     """fp16/bf16 gradients within 3x the torch backend's own error against float64 (plus one rounding step)."""
-    x, w, scale, shift, res = _inputs(2, 64, 96, (3, 3), (5, 5), (5, 5), dtype, residual=True, device=device)
-    grad_y = torch.randn(2, 96, 5, 5, device=device).to(dtype)
+    x, w, scale, shift, res, grad_y = _inputs(2, 64, 96, (3, 3), (1, 1), (1, 1), (5, 5), dtype, residual=True,
+                                              device=device)
     kw = dict(stride=(1, 1), padding=(1, 1), act="relu", res_scale=0.2)
     _, ref = _twin(x, w, scale, shift, res, grad_y, **kw)
     _, grads = _ours(backend, x, w, scale, shift, res, grad_y, **kw)
     _, torch_grads = _ours("torch", x, w, scale, shift, res, grad_y, **kw)
-    eps = torch.finfo(dtype).eps
-    for name, g, t, r in zip(NAMES, grads, torch_grads, ref, strict=True):
-        assert g.dtype == (dtype if name in ("x", "weight", "residual") else torch.float32), name
-        err, torch_err = rel_err(g, r), rel_err(t, r)
-        assert err <= 3 * torch_err + eps, f"grad {name}: {err} vs torch backend {torch_err}"
+    assert_grads_within_torch_error(NAMES, grads, torch_grads, ref, grad_dtypes(dtype), factor=3, input_dtype=dtype)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradcheck_float64(backend, device):
-    x = torch.randn(1, 3, 5, 4, dtype=torch.float64, device=device, requires_grad=True)
-    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, device=device, requires_grad=True)
-    scale = (torch.rand(4, dtype=torch.float64, device=device) + 0.5).requires_grad_()
-    shift = torch.randn(4, dtype=torch.float64, device=device, requires_grad=True)
-    res = torch.randn(1, 4, 2, 2, dtype=torch.float64, device=device, requires_grad=True)
+    x, w, scale, shift, res = gradcheck_leaves(1, 3, 4, (3, 3), (5, 4), (2, 2), device)
 
     def fn(x, w, scale, shift, res):
         return conv_bn_act(x, w, scale, shift, stride=2, padding=(0, 1), residual=res, res_scale=0.3, act="none")
@@ -185,8 +156,8 @@ def test_gradcheck_float64(backend, device):
 
 
 def test_triton_backward_is_deterministic(device):
-    x, w, scale, shift, res = _inputs(2, 40, 48, (3, 3), (7, 7), (7, 7), torch.float32, residual=True, device=device)
-    grad_y = torch.randn(2, 48, 7, 7, device=device)
+    x, w, scale, shift, res, grad_y = _inputs(2, 40, 48, (3, 3), (1, 1), (1, 1), (7, 7), torch.float32,
+                                              residual=True, device=device)
     kw = dict(stride=(1, 1), padding=(1, 1), act="relu", res_scale=0.5)
     _, first = _ours("triton", x, w, scale, shift, res, grad_y, **kw)
     _, second = _ours("triton", x, w, scale, shift, res, grad_y, **kw)
@@ -195,7 +166,8 @@ def test_triton_backward_is_deterministic(device):
 
 
 def test_out_slice_write_rejects_autograd(device):
-    x, w, scale, shift, _ = _inputs(2, 8, 8, (1, 1), (4, 4), (4, 4), torch.float32, residual=False, device=device)
+    x, w, scale, shift, _, _ = _inputs(2, 8, 8, (1, 1), (1, 1), (0, 0), (4, 4), torch.float32, residual=False,
+                                       device=device)
     out = torch.empty(2, 16, 4, 4, device=device).contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match="out: slice writes are not differentiable"):
         conv_bn_act(x.requires_grad_(), w, scale, shift, out=out, out_offset=0)
@@ -207,7 +179,8 @@ def test_every_shipped_backward_config(device):
     """Every GPU config of the dgrad and wgrad kernels computes the right gradients (run one by one)."""
     from inception_core.kernels.configs import GPU_CONFIGS
 
-    x, w, _, _, _ = _inputs(2, 40, 70, (3, 3), (9, 7), (5, 4), torch.float32, residual=False, device=device)
+    x, w, _, _, _, _ = _inputs(2, 40, 70, (3, 3), (2, 2), (1, 1), (9, 7), torch.float32, residual=False,
+                               device=device)
     gc = torch.randn(2, 70, 5, 4, device=device).contiguous(memory_format=torch.channels_last)
     gx_ref, gw_ref = torch.ops.aten.convolution_backward(gc.double(), x.double(), w.double(), None, [2, 2], [1, 1],
                                                          [1, 1], False, [0, 0], 1, [True, True, False])[:2]

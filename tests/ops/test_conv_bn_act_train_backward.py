@@ -6,11 +6,12 @@ opcheck of the backward op in test_training_registration.py.)"""
 import pytest
 import torch
 import torch.nn.functional as F
-from conv_bn_act_train_twin import BACKENDS, LOW_PRECISION, NAMES, make, ours, run_twin
+from conv_bn_act_train_twin import BACKENDS, NAMES, make, ours, run_twin
+from conv_cases import LOW_PRECISION, grad_dtypes, gradcheck_leaves
 
 import inception_core
 from inception_core.ops import conv_bn_act_train
-from inception_core.testing import rel_err
+from inception_core.testing import assert_grads_within_torch_error, rel_err
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -20,21 +21,13 @@ def test_low_precision_within_3x_torch_error(dtype, backend, device):
     y_ref, ref = run_twin(twin, x, res, grad_y, res_scale=0.2)
     y, grads, _ = ours(backend, twin, x, res, grad_y, dtype, res_scale=0.2)
     y_t, torch_grads, _ = ours("torch", twin, x, res, grad_y, dtype, res_scale=0.2)
-    eps = torch.finfo(dtype).eps
-    assert rel_err(y, y_ref) <= 2 * rel_err(y_t, y_ref) + eps
-    for name, g, t, r in zip(NAMES, grads, torch_grads, ref, strict=True):
-        assert g.dtype == (dtype if name in ("x", "weight", "residual") else torch.float32), name
-        err, torch_err = rel_err(g, r), rel_err(t, r)
-        assert err <= 3 * torch_err + eps, f"grad {name}: {err} vs torch backend {torch_err}"
+    assert rel_err(y, y_ref) <= 2 * rel_err(y_t, y_ref) + torch.finfo(dtype).eps
+    assert_grads_within_torch_error(NAMES, grads, torch_grads, ref, grad_dtypes(dtype), factor=3, input_dtype=dtype)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradcheck_float64(backend, device):
-    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, device=device, requires_grad=True)
-    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, device=device, requires_grad=True)
-    gamma = (torch.rand(4, dtype=torch.float64, device=device) + 0.5).requires_grad_()
-    beta = torch.randn(4, dtype=torch.float64, device=device, requires_grad=True)
-    res = torch.randn(2, 4, 2, 2, dtype=torch.float64, device=device, requires_grad=True)
+    x, w, gamma, beta, res = gradcheck_leaves(2, 3, 4, (3, 3), (4, 4), (2, 2), device)
 
     def fn(x, w, gamma, beta, res):
         return conv_bn_act_train(x, w, gamma, beta, None, None, momentum_factor=0.1, eps=1e-3, stride=1,
