@@ -343,24 +343,40 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
                            residual=residual, res_scale=res_scale, out=out, out_offset=out_offset)
 
 
+def _stock_pooling(x: Tensor) -> bool:
+    """Whether a pool that records an autograd graph runs torch's own op: on the torch backend, where the
+    fused op's forward writes a copy and its backward computes the argmax again (torch's keeps the
+    indices of its forward)."""
+    from inception_core.backends import backend_for
+
+    return _STOCK_TRAINING and backend_for(x, "max_pool2d") == "torch"
+
+
 def _into(y: Tensor, out: Tensor | None, out_offset: int) -> Tensor:
     return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, *, out: Tensor | None = None,
                out_offset: int = 0) -> Tensor:
-    """``torch.nn.functional.max_pool2d`` on the fused op (differentiable); writes into a channel slice of
-    ``out`` when given (directly without gradients, by a differentiable copy with them)."""
+    """``torch.nn.functional.max_pool2d`` on the fused op (differentiable; with gradients on the torch
+    backend torch's own op, see ``_stock_pooling``); writes into a channel slice of ``out`` when given
+    (directly without gradients, by a differentiable copy with them)."""
     if needs_autograd(x):
+        if _stock_pooling(x):
+            return _into(F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode), out, out_offset)
         return _into(ops.max_pool2d(x, kernel_size, stride, padding, ceil_mode), out, out_offset)
     return ops.max_pool2d(x, kernel_size, stride, padding, ceil_mode, out=out, out_offset=out_offset)
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, *, out: Tensor | None = None, out_offset: int = 0) -> Tensor:
-    """``torch.nn.functional.avg_pool2d`` on the fused op (differentiable); writes into a channel slice of
-    ``out`` when given (directly without gradients, by a differentiable copy with them)."""
+    """``torch.nn.functional.avg_pool2d`` on the fused op (differentiable; with gradients on the torch
+    backend torch's own op, see ``_stock_pooling``); writes into a channel slice of ``out`` when given
+    (directly without gradients, by a differentiable copy with them)."""
     if needs_autograd(x):
+        if _stock_pooling(x):
+            return _into(F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad), out,
+                         out_offset)
         return _into(ops.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad), out, out_offset)
     return ops.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, out=out,
                           out_offset=out_offset)

@@ -104,6 +104,25 @@ def test_training_mode_is_the_torch_batchnorm_path(monkeypatch):
     assert ours.conv.weight.grad is not None and ours.bn.weight.grad is not None
 
 
+def test_pools_with_gradients_are_torch_pools_on_the_torch_backend(monkeypatch):
+    # the fused pool op's forward writes a copy and its backward recomputes the argmax: torch's own pools
+    # keep their indices, so a pool recording a graph on the torch backend is torch's
+    for name in ("max_pool2d", "avg_pool2d"):
+        monkeypatch.setattr(inception_core.nn.functional.ops, name,
+                            lambda *a, _n=name, **k: pytest.fail(f"the fused {_n} op with gradients on torch"))
+    x = torch.randn(2, 6, 9, 9).contiguous(memory_format=torch.channels_last).requires_grad_()
+    cases = [(icnn.MaxPool2d(3, 2, ceil_mode=True), torch.nn.MaxPool2d(3, 2, ceil_mode=True)),
+             (icnn.AvgPool2d(3, 1, 1, count_include_pad=False), torch.nn.AvgPool2d(3, 1, 1, count_include_pad=False))]
+    for ours, ref in cases:
+        with inception_core.backend("torch"):
+            y = ours(x)
+        expected = ref(x)
+        torch.testing.assert_close(y, expected, rtol=0, atol=0)
+        g = torch.randn_like(expected)
+        torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(expected, x, g)[0],
+                                   rtol=0, atol=0)
+
+
 def test_eval_with_gradients_falls_back_to_autograd():
     ours, ref = _pair(kernel_size=1)
     ours.eval()
