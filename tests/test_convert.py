@@ -1,33 +1,35 @@
 """convert(): reference network -> inception_core network with the same weights and mode."""
 
+from functools import partial
+
 import pytest
 import torch
 
 import inception_core
+from inception_core.bench.references import build_reference
 from inception_core.convert import convertible
 from inception_core.testing import rel_err
 
 
 def _references():
-    """(name, builder of the reference, input size) for every network convert() accepts."""
-    import facenet_pytorch
+    """(name, builder of the reference, input size) for every network convert() accepts: the six networks'
+    references as the tests build them, and the other layouts convert() knows."""
     import pretrainedmodels
     import timm
-    import torchvision
 
     return [
-        ("tv_googlenet", lambda: torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False), 64),
-        ("tv_inception_v3", lambda: torchvision.models.inception_v3(weights=None, init_weights=False), 75),
+        ("tv_googlenet", partial(build_reference, "googlenet"), 64),
+        ("tv_inception_v3", partial(build_reference, "inception_v3"), 75),
         ("timm_inception_v3", lambda: timm.create_model("inception_v3"), 75),
-        ("timm_inception_v4", lambda: timm.create_model("inception_v4"), 75),
-        ("timm_inception_resnet_v2", lambda: timm.create_model("inception_resnet_v2"), 75),
+        ("timm_inception_v4", partial(build_reference, "inception_v4"), 75),
+        ("timm_inception_resnet_v2", partial(build_reference, "inception_resnet_v2"), 75),
         # Cadene's heads are fixed-size pools (8x8, 7x7: native input sizes): features at a small input, the
         # head on a feature map of the size it takes (_FIXED_HEADS)
         ("cadene_inceptionresnetv2", lambda: pretrainedmodels.inceptionresnetv2(num_classes=1000, pretrained=None),
          75),
-        ("cadene_bninception", lambda: pretrainedmodels.bninception(num_classes=1000, pretrained=None), 96),
-        ("facenet_embedding", lambda: facenet_pytorch.InceptionResnetV1(pretrained=None, classify=False), 75),
-        ("facenet_classifier", lambda: facenet_pytorch.InceptionResnetV1(classify=True, num_classes=7), 75),
+        ("cadene_bninception", partial(build_reference, "bn_inception"), 96),
+        ("facenet_embedding", partial(build_reference, "inception_resnet_v1", num_classes=None), 75),
+        ("facenet_classifier", partial(build_reference, "inception_resnet_v1", num_classes=7), 75),
     ]
 
 
@@ -71,9 +73,7 @@ def test_convert_keeps_weights_outputs_and_mode(case):
 
 
 def test_convert_keeps_dtype_and_memory_format():
-    import torchvision
-
-    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).double()
+    ref = build_reference("googlenet", aux_logits=False).double()
     ref = ref.to(memory_format=torch.channels_last).eval()
     ours = inception_core.convert(ref)
     weight = ours.conv1.conv.weight
@@ -87,18 +87,14 @@ def test_convert_rejects_other_models():
 
 
 def test_convert_names_a_replaced_classifier():
-    import torchvision
-
-    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    ref = build_reference("googlenet", aux_logits=False)
     ref.fc = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(1024, 5))
     with pytest.raises(TypeError, match=r"^model.fc: expected the reference's nn.Linear classifier, got Sequential"):
         inception_core.convert(ref)
 
 
 def test_convert_names_modified_layers():
-    import torchvision
-
-    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    ref = build_reference("googlenet", aux_logits=False)
     ref.conv1.conv = torch.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=True)  # a bias the reference lacks
     with pytest.raises(ValueError, match=r"^model: its parameters do not match the reference"):
         inception_core.convert(ref)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from inception_core.fid.presets import resize_tf1_bilinear
 from inception_core.models._entry import fused_input
-from inception_core.models.fid_inception_v3 import FID_TAPS, FIDInception3, fid_layers
+from inception_core.models.fid_inception_v3 import FID_STAGES, FID_TAPS, FIDInception3, fid_layers
 from inception_core.nn import functional as icf
 
 __all__ = ["FidelityInceptionV3", "PytorchFIDInceptionV3", "from_pytorch_fid", "from_torch_fidelity"]
@@ -39,8 +39,9 @@ class PytorchFIDInceptionV3(nn.Module):
         self.resize_input, self.normalize_input = resize_input, normalize_input
         self.output_blocks = sorted(output_blocks)
         self.last_needed_block = max(output_blocks)
-        layers = list(fid_layers().values())  # stem, Mixed_5b ... Mixed_7c: cut where pytorch-fid's blocks end
-        stages = [layers[:4], layers[4:7], layers[7:15], [*layers[15:], nn.AdaptiveAvgPool2d((1, 1))]]
+        layers = fid_layers()
+        stages = [[layers[name] for name in names] for _, names in FID_STAGES]
+        stages[-1].append(nn.AdaptiveAvgPool2d((1, 1)))  # pool3
         self.blocks = nn.ModuleList(nn.Sequential(*s) for s in stages[:self.last_needed_block + 1])
         self.requires_grad_(requires_grad)
 

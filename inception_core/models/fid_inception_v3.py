@@ -22,6 +22,7 @@ from inception_core.nn import ChannelSlots
 from inception_core.nn import functional as icf
 
 __all__ = [
+    "FID_STAGES",
     "FID_TAPS",
     "FIDInception3",
     "FIDInceptionA",
@@ -36,6 +37,14 @@ __all__ = [
 # Mixed_6e (768) (pytorch-fid's 64/192/768 dims average its block outputs the same way), pool3 (2048),
 # the logits without the fc bias (torch-fidelity's Inception Score input) and the logits.
 FID_TAPS = ("64", "192", "768", "2048", "logits_unbiased", "logits")
+
+# The layers of each spatial tap's stage, in network order: pytorch-fid's four blocks
+FID_STAGES = (
+    ("64", ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1")),
+    ("192", ("Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2")),
+    ("768", ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e")),
+    ("2048", ("Mixed_7a", "Mixed_7b", "Mixed_7c")),
+)
 
 
 def _tf_pool_branch(parent: Iterator[Tensor], branches_before: int) -> Iterator[Tensor]:
@@ -114,13 +123,7 @@ class FIDInception3(nn.Module):
 
     def _stages(self):
         """(tap name, layers up to it) in network order."""
-        return (
-            ("64", (self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3, self.maxpool1)),
-            ("192", (self.Conv2d_3b_1x1, self.Conv2d_4a_3x3, self.maxpool2)),
-            ("768", (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                     self.Mixed_6d, self.Mixed_6e)),
-            ("2048", (self.Mixed_7a, self.Mixed_7b, self.Mixed_7c)),
-        )
+        return tuple((tap, tuple(getattr(self, name) for name in names)) for tap, names in FID_STAGES)
 
     def forward_maps(self, x: Tensor, last: str = "2048") -> dict[str, Tensor]:
         """The unpooled stage outputs up to ``last`` ("64": N x 64 x 73 x 73, "192": N x 192 x 35 x 35,
