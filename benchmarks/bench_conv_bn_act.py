@@ -17,34 +17,20 @@ FLOPs: 2 x N x OH x OW x Cout x Cin x KH x KW. Bytes: x + weight + output (+ res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import torch
 import torch.nn.functional as F
+from layer_cases import LayerCase as Case
+from layer_cases import case_ids, concat_buffer, input_hw, start_case
 from torch import nn
 
 from inception_core import backends, ops
-from inception_core.bench import DTYPES
 from inception_core.nn.functional import fold_bn
-from inception_core.shapes import CONV_SHAPES, ConvShape
-from inception_core.testing import fp32_rtol, passes, reduced_size, rel_err
+from inception_core.ops.conv_bn_act import conv_output_size
+from inception_core.shapes import CONV_SHAPES
+from inception_core.testing import fp32_rtol, passes, rel_err
 
 PROVIDERS = ("triton", "cuda", "torch", "eager", "compiled")
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    model: str
-    layer: str                       # first layer of that geometry in inception_core.shapes
-    cat: tuple[int, int] | None      # (concat width, channel offset) when the output goes into the concat
-    res_scale: float | None = None   # Inception-ResNet up-projection: residual add with this scale
-
-    @property
-    def shape(self) -> ConvShape:
-        return next(s for s in CONV_SHAPES if s.model == self.model and s.layer == self.layer)
-
 
 CASES = (
     Case("1x1 35x35", "inception_v3", "Mixed_5d.branch1x1.conv", (288, 0)),           # 288 -> 64, into the concat
@@ -83,10 +69,8 @@ class StockBranch(nn.Module):
 
 
 def _problem(case: Case, cfg, dtype: torch.dtype) -> dict:
-    s = case.shape
-    hw = s.in_hw
-    if not cfg.on_gpu:  # small sizes on a CPU: channels and kernel geometry kept
-        hw = tuple(reduced_size(hw[i], s.kernel[i], s.stride[i], s.padding[i]) for i in range(2))
+    s = case.shape_in(CONV_SHAPES)
+    hw = input_hw(s, cfg.on_gpu)
     n, dev, cl = cfg.op_batch, cfg.device, torch.channels_last
     conv = nn.Conv2d(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, bias=s.bias, device=dev)
     bn = None
@@ -102,13 +86,11 @@ def _problem(case: Case, cfg, dtype: torch.dtype) -> dict:
     stock = stock.to(dtype).to(memory_format=cl)
     weight = stock.conv.weight.detach().contiguous(memory_format=cl)
     x = torch.randn(n, s.in_channels, *hw, device=dev).to(dtype).contiguous(memory_format=cl)
-    oh, ow = ((hw[i] + 2 * s.padding[i] - s.kernel[i]) // s.stride[i] + 1 for i in range(2))
+    oh, ow = conv_output_size(hw, s.kernel, s.stride, s.padding)
     residual = None
     if case.res_scale is not None:
         residual = torch.randn(n, s.out_channels, oh, ow, device=dev).to(dtype).contiguous(memory_format=cl)
-    out = None
-    if case.cat is not None:
-        out = torch.full((n, case.cat[0], oh, ow), float("nan"), device=dev, dtype=dtype).contiguous(memory_format=cl)
+    out = concat_buffer(case, n, (oh, ow), dtype, dev)
     kw = dict(stride=s.stride, padding=s.padding, act="relu", residual=residual, res_scale=case.res_scale or 1.0)
     ref_kw = {**kw, "residual": None if residual is None else residual.double()}
     expected = ops.conv_bn_act_ref(x.double(), weight.double(), None if scale is None else scale.double(),
@@ -120,14 +102,12 @@ def _problem(case: Case, cfg, dtype: torch.dtype) -> dict:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("case", CASES, ids=[c.label.replace(" ", "_") for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_conv_bn_act(measure, check_error, require_provider, cfg, case: Case, provider: str, dtype_name: str):
-    dtype = DTYPES[dtype_name]
-    ours = provider in ("triton", "cuda", "torch")
-    interpreted = provider == "triton" and backends.interpreter_enabled()
-    require_provider(provider)
+    dtype, ours, interpreted = start_case(provider, dtype_name, require_provider)
     p = _problem(case, cfg, dtype)
-    k, offset = case.shape.out_channels, case.cat[1] if case.cat else 0
+    s = case.shape_in(CONV_SHAPES)
+    k, offset = s.out_channels, case.offset
 
     if ours:
         def fn():
@@ -158,7 +138,6 @@ def test_conv_bn_act(measure, check_error, require_provider, cfg, case: Case, pr
     bound = fp32_rtol(interpreted) if dtype == torch.float32 else 2 * torch_err + torch.finfo(dtype).eps
     check_error(err, bound if ours else 4 * bound, ours=ours, what=f"conv_bn_act {case.label} {provider} {dtype_name}")
 
-    s = case.shape
     shape = f"{s.in_channels}->{k} {s.kernel[0]}x{s.kernel[1]} s{s.stride[0]} @{p['hw'][0]}x{p['hw'][1]}"
     shape += " +residual" if case.res_scale else ""
     shape += f" into concat[{offset}:{offset + k}] of {case.cat[0]}" if case.cat else ""

@@ -14,31 +14,17 @@ Bytes: input + output, once each (the minimum any implementation moves).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import torch
 import torch.nn.functional as F
+from layer_cases import LayerCase as Case
+from layer_cases import case_ids, concat_buffer, input_hw, start_case
 
 from inception_core import backends, ops
-from inception_core.bench import DTYPES
 from inception_core.shapes import POOL_SHAPES, PoolShape
-from inception_core.testing import reduced_size, rel_err
+from inception_core.testing import rel_err
 
 PROVIDERS = ("triton", "cuda", "torch", "eager", "compiled")
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    model: str
-    layer: str                   # first layer of that geometry in inception_core.shapes
-    cat: tuple[int, int] | None  # (concat width, channel offset) when the output goes into the concat
-
-    @property
-    def shape(self) -> PoolShape:
-        return next(s for s in POOL_SHAPES if s.model == self.model and s.layer == self.layer)
-
 
 CASES = (
     Case("max 3x3 s2 147x147", "inception_v3", "maxpool1", None),                          # stem, 64 ch
@@ -70,29 +56,22 @@ def _eager(s: PoolShape, kind: str, kernel, stride, padding):
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("case", CASES, ids=[c.label.replace(" ", "_") for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_pool2d(measure, check_error, require_provider, cfg, case: Case, provider: str, dtype_name: str):
-    dtype = DTYPES[dtype_name]
-    ours = provider in ("triton", "cuda", "torch")
-    interpreted = provider == "triton" and backends.interpreter_enabled()
-    require_provider(provider)
-    s = case.shape
-    hw = s.in_hw
-    if not cfg.on_gpu:
-        if s.kind == "adaptive_avg":
-            hw = (min(hw[0], 5), min(hw[1], 5))
-        else:
-            hw = tuple(reduced_size(hw[i], s.kernel[i], s.stride[i], s.padding[i]) for i in range(2))
+    dtype, ours, interpreted = start_case(provider, dtype_name, require_provider)
+    s = case.shape_in(POOL_SHAPES)
+    if s.kind == "adaptive_avg":
+        hw = s.in_hw if cfg.on_gpu else (min(s.in_hw[0], 5), min(s.in_hw[1], 5))
+    else:
+        hw = input_hw(s, cfg.on_gpu)
     kind, kernel, stride, padding = _geometry(s, hw)
     n, dev, cl = cfg.op_batch, cfg.device, torch.channels_last
     x = torch.randn(n, s.channels, *hw, device=dev).to(dtype).contiguous(memory_format=cl)
     eager = _eager(s, kind, kernel, stride, padding)
     expected = eager(x.double())
     c, (oh, ow) = s.channels, expected.shape[2:]
-    offset = case.cat[1] if case.cat else 0
-    out = None
-    if case.cat is not None:
-        out = torch.full((n, case.cat[0], oh, ow), float("nan"), device=dev, dtype=dtype).contiguous(memory_format=cl)
+    offset = case.offset
+    out = concat_buffer(case, n, (oh, ow), dtype, dev)
 
     def stock(x: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
         y = eager(x)
