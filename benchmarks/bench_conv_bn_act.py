@@ -1,5 +1,6 @@
-"""conv_bn_act on layers of the real networks, forward with folded BN (inference). The op's backward and
-the training op (conv_bn_act_train) are timed per network, in the training step of benchmarks/bench_models.py.
+"""conv_bn_act on layers of the real networks, forward with folded BN (inference). The training op
+(conv_bn_act_train, forward and backward) is timed per layer in benchmarks/bench_conv_bn_act_train.py; this
+op's backward per network, in the training step of benchmarks/bench_models.py.
 
 Providers:
     triton    inception_core's Triton kernel (on a CPU through the interpreter, tiny shapes)
