@@ -72,7 +72,8 @@ def test_sync_bn_conversion(model):
     hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in synced.modules()
              if isinstance(m, nn.SyncBatchNorm)]
     x = torch.randn(2, 3, size, size)
-    synced.train()(x)
+    with inception_core.backend("torch"):  # the SyncBatchNorm calls are the check, not the conv kernels
+        synced.train()(x)
     assert len(calls) == len(hooks)
     synced.load_state_dict(plain.state_dict())
     with torch.no_grad(), inception_core.backend("torch"):
