@@ -7,8 +7,6 @@ import torch
 
 from inception_core.shapes import CONV_SHAPES
 
-LOW_PRECISION = (torch.float16, torch.bfloat16)
-
 
 def layer(model: str, name: str, hw: tuple[int, int], label: str):
     """``pytest.param(C, K, kernel, stride, padding, hw)`` of a catalogue layer (inception_core.shapes), run at

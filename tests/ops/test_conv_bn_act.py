@@ -21,9 +21,7 @@ from inception_core.kernels.configs import GPU_CONFIGS, INTERPRETER_CONFIGS
 from inception_core.ops import conv_bn_act, conv_bn_act_ref
 from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
 from inception_core.shapes import CONV_SHAPES
-from inception_core.testing import conv_inputs, fp32_rtol, reduced_hw, rel_err
-
-LOW_PRECISION = (torch.float16, torch.bfloat16)
+from inception_core.testing import LOW_PRECISION, conv_inputs, fp32_rtol, reduced_hw, rel_err
 
 
 def _geometries():

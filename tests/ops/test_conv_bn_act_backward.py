@@ -8,7 +8,7 @@ so the network geometries keep their channel counts but run at a reduced spatial
 import pytest
 import torch
 import torch.nn.functional as F
-from conv_cases import EDGE_CASES, LOW_PRECISION, NETWORK_LAYERS, grad_dtypes, gradcheck_leaves, layer
+from conv_cases import EDGE_CASES, NETWORK_LAYERS, grad_dtypes, gradcheck_leaves, layer
 
 import inception_core
 from inception_core.kernels import INTERPRETED
@@ -16,6 +16,7 @@ from inception_core.ops import conv_bn_act
 from inception_core.ops._conv_grad import launch_conv_grads_triton
 from inception_core.ops.conv_bn_act import conv_output_size
 from inception_core.testing import (
+    LOW_PRECISION,
     assert_grads_within,
     assert_grads_within_torch_error,
     assert_within,

@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conv_bn_act_train_twin import BACKENDS, NAMES, make, ours, run_twin
-from conv_cases import LOW_PRECISION, grad_dtypes, gradcheck_leaves
+from conv_cases import grad_dtypes, gradcheck_leaves
 
 import inception_core
 from inception_core.ops import conv_bn_act_train
-from inception_core.testing import assert_grads_within_torch_error, rel_err
+from inception_core.testing import LOW_PRECISION, assert_grads_within_torch_error, rel_err
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
