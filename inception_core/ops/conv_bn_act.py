@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core.ops import _checks, _dispatch
+from inception_core.ops import _checks, _cpu_direct, _dispatch
 from inception_core.ops._checks import conv_output_size, conv_result_shape
 from inception_core.ops._launch_common import device_context, input_precision, needs_int64
 from inception_core.ops.conv_torch import conv_bn_act_torch
@@ -189,6 +189,10 @@ def conv_bn_act(x: Tensor, weight: Tensor, scale: Tensor | None = None, shift: T
         _checks.output_slice_target(out, out_offset, x=x, shape=shape)
         _checks.out_without_autograd(out, x, weight, scale, shift, residual)
 
+    direct = _cpu_direct.conv_bn_act(x, weight, scale, shift, residual, stride, padding, act, res_scale, out,
+                                     out_offset)
+    if direct is not None:  # the torch backend on a CPU, no graph: without the custom op's dispatch
+        return direct
     if out is None:
         return _conv_bn_act_op(x, weight, scale, shift, residual, list(stride), list(padding), act, res_scale)
     _conv_bn_act_out_op(x, weight, scale, shift, residual, list(stride), list(padding), act, res_scale, out,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from inception_core.ops import _checks, _dispatch
+from inception_core.ops import _checks, _cpu_direct, _dispatch
 from inception_core.ops._launch_common import device_context, needs_int64
 
 __all__ = [
@@ -247,6 +247,9 @@ def max_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequen
         (N, C, OH, OW) in channels_last memory format, dtype of x (or the slice of ``out``).
     """
     kernel, stride, padding, shape = _check_args(x, kernel_size, stride, padding, ceil_mode, out, out_offset)
+    direct = _cpu_direct.pool2d(x, True, kernel, stride, padding, ceil_mode, True, out, out_offset)
+    if direct is not None:  # the torch backend on a CPU, no graph: without the custom op's dispatch
+        return direct
     if out is None:
         return _max_pool2d_op(x, list(kernel), list(stride), list(padding), ceil_mode)
     _max_pool2d_out_op(x, list(kernel), list(stride), list(padding), ceil_mode, out, out_offset)
@@ -283,6 +286,9 @@ def avg_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequen
     """
     _check_flag(count_include_pad, "count_include_pad")
     kernel, stride, padding, shape = _check_args(x, kernel_size, stride, padding, ceil_mode, out, out_offset)
+    direct = _cpu_direct.pool2d(x, False, kernel, stride, padding, ceil_mode, count_include_pad, out, out_offset)
+    if direct is not None:  # the torch backend on a CPU, no graph: without the custom op's dispatch
+        return direct
     if out is None:
         return _avg_pool2d_op(x, list(kernel), list(stride), list(padding), ceil_mode, count_include_pad)
     _avg_pool2d_out_op(x, list(kernel), list(stride), list(padding), ceil_mode, count_include_pad, out,

@@ -419,3 +419,38 @@ def test_frozen_fold_is_prepacked_once_for_onednn(monkeypatch):
         ref.bn.running_var.mul_(2.0)
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
         assert len(packs) == 2
+
+
+def test_cpu_eval_calls_skip_the_custom_ops_dispatch(monkeypatch):
+    """On a CPU's torch backend a call without a graph runs the torch implementation directly (the custom
+    op's Python dispatch costs about a small convolution); with gradients, and under a dispatch mode, the
+    custom ops run."""
+    import importlib
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv_mod = importlib.import_module("inception_core.ops.conv_bn_act")  # the package exports same-named functions
+    pool_mod = importlib.import_module("inception_core.ops.pool2d")
+
+    ours, ref = _pair(kernel_size=3, padding=1)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, 16, 7, 7)
+    calls = []
+    for mod, name in ((conv_mod, "_conv_bn_act_op"), (conv_mod, "_conv_bn_act_out_op"), (pool_mod, "_max_pool2d_op"),
+                      (pool_mod, "_max_pool2d_out_op")):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    out = torch.zeros(2, 30, 7, 7).contiguous(memory_format=torch.channels_last)
+    with inception_core.backend("torch"):
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+            ours(x, out=out, out_offset=3)
+            torch.testing.assert_close(icnn.MaxPool2d(3, 1, 1)(x, out=out, out_offset=3)[:, :16],
+                                       torch.nn.functional.max_pool2d(x, 3, 1, 1), rtol=0, atol=0)
+            assert calls == []
+            with FlopCounterMode(display=False):
+                ours(x)
+            assert calls == ["_conv_bn_act_op"]
+        ours(x.requires_grad_()).sum().backward()
+    assert calls == ["_conv_bn_act_op"] * 2 and x.grad is not None
