@@ -6,13 +6,13 @@ geometry classes it can be chosen for, plus the fixed-tile kernels. A kernel fil
 ``full=False`` is the CI set (each config on fewer geometry classes and dtypes), ``full=True`` every
 combination (``tools/resource_report.py --full``).
 
-The training kernels' units (conv forward with STATS, dgrad, wgrad with each config given; the
-fixed-tile BatchNorm, pooling backward and wgrad split-sum kernels) come from the launchers themselves:
-they are run under ``launch.recording(gpu=True)`` and each recorded launch becomes a unit
-(``aot.launch_signature``), so their signatures are the ones the launchers really pass (on a CPU machine
-without the interpreter, in a child process under it). The inference conv and pooling forward units are
-still written out here (``_conv_variant``, ``pool2d_variants``): they include layouts a small recorded
-launch does not produce (the int64 offsets of >= 2**31-element tensors).
+Every unit comes from a launcher itself: the launcher runs under ``launch.recording(gpu=True)`` (with
+each config of a config list given explicitly) and each recorded launch becomes a unit
+(``aot.launch_signature``), so the signatures are the ones the launchers really pass. The inference
+conv and pooling forward launchers run on unallocated ``meta`` tensors, in this process (that is how
+their int64 units get a >= 2**31-element input); the training GEMM and fixed-tile units are recorded
+on small real tensors, the fixed-tile ones through the training ops, which need the triton backend (so
+both run, on a CPU machine without the interpreter, in a child process under it).
 """
 
 from __future__ import annotations
@@ -51,47 +51,62 @@ CONV_GEOMETRIES = {
     "1x7": (1, 7, (1, 1), (0, 3)),     # factorized 7x7, 17x17 stages
     "7x1": (7, 1, (1, 1), (3, 0)),
 }
-_CONV_TENSORS = {"x": "nchw", "w": "kcrs", "r": "nchw", "y": "nchw"}
+_TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# A problem whose x has >= 2**31 elements at batch 1 (USE_INT64; N is then the constant Triton specializes)
+_INT64_BATCH, _INT64_CHANNELS, _INT64_SIZE = 1, 64, 5800
 
 
-def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, precision: str, int64: bool,
-                  layout: str, fits: bool) -> KernelVariant:
-    """The compilation unit the launcher would produce for these choices.
+def _meta_tensor(dtype: str, shape: tuple[int, ...], channels_last: bool = True):
+    """An unallocated (``meta``) tensor of this dtype and shape: a 4-d one channels_last or contiguous
+    (NCHW / KCRS)."""
+    import torch
 
-    layout "nhwc": channels_last tensors, C and K multiples of 16 (every Inception layer but the RGB
-    stem): channel strides are 1 (constexpr), the other strides, C, K and the pointers are aligned.
-    layout "nchw": the stem as torch hands it over: contiguous NCHW x (and residual) and KCRS weight with
-    C = 3, so their width strides are 1 and nothing else of theirs is aligned; y is channels_last as the
-    op allocates it, K a multiple of 16.
+    t = torch.empty(shape, dtype=getattr(torch, _TORCH_DTYPES[dtype]), device="meta")
+    return t.contiguous(memory_format=torch.channels_last) if channels_last and t.dim() == 4 else t
+
+
+def _recorded_launch(kernel: str, launcher, *args, tf32: bool = False, **kwargs):
+    """The launch ``launcher(*args, **kwargs)`` makes of ``kernel``, recorded for a GPU (nothing runs),
+    with cuDNN's TF32 flag, which the conv launchers read, set to ``tf32``."""
+    import torch
+
+    from inception_core.launch import recording
+
+    allow_tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        with recording(gpu=True, tables=False) as records:
+            launcher(*args, **kwargs)
+    finally:
+        torch.backends.cudnn.allow_tf32 = allow_tf32
+    return next(r for r in records if r.kernel == kernel)
+
+
+def _conv_unit(config, dtype: str, geometry: str, *, residual: bool, precision: str, int64: bool,
+               layout: str, fits: bool) -> dict[str, Any]:
+    """The unit ``launch_conv_bn_act_triton`` launches for these choices (folded BN, ReLU), recorded on
+    unallocated tensors.
+
+    layout "nhwc": channels_last activations and weight, 32 channels in and out (multiples of 16, as every
+    Inception layer but the RGB stem), 17x17 at batch 2; with ``int64`` 64 channels, 5800x5800 at batch 1.
+    layout "nchw": the stem as torch hands it over: contiguous NCHW x and KCRS weight with C = 3, 35x35;
+    y is channels_last as the op allocates it.
     """
+    from inception_core.ops.conv_bn_act import launch_conv_bn_act_triton
+
     r, s, stride, pad = CONV_GEOMETRIES[geometry]
-    ptr = "*" + dtype
-    signature = {"x_ptr": ptr, "w_ptr": ptr, "scale_ptr": "*fp32", "shift_ptr": "*fp32", "res_ptr": ptr,
-                 "y_ptr": ptr, "stat_sum_ptr": "*fp32", "stat_m2_ptr": "*fp32", "res_scale": "fp32"}
-    signature.update({n: "i32" for n in ("N", "C", "H", "W", "K", "OH", "OW")})
-    constexprs: dict[str, Any] = {}
-    aligned = ["x_ptr", "w_ptr", "scale_ptr", "shift_ptr", "res_ptr", "y_ptr", "K"]
-    for t, dims in _CONV_TENSORS.items():
-        channels_last = layout == "nhwc" or t == "y"
-        for i, d in enumerate(dims):
-            name = f"stride_{t}{d}"
-            unit_stride = i == 1 if channels_last else i == 3
-            if t == "r" and not residual:
-                signature[name] = "i32"  # the launcher passes zeros
-                aligned.append(name)
-            elif unit_stride:
-                constexprs[name] = 1
-            else:
-                signature[name] = "i32"
-                if channels_last:
-                    aligned.append(name)
-    if layout == "nhwc":
-        aligned.append("C")
-    constexprs.update(
-        R=r, S=s, STRIDE_H=stride[0], STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1],
-        HAS_SCALE=True, HAS_SHIFT=True, HAS_RESIDUAL=residual, ACT_RELU=True, STATS=False,
-        INPUT_PRECISION=precision,
-        DOT_FP32=False, ACC_FP64=False, USE_INT64=int64, **config.kwargs)
+    n, c, size = (_INT64_BATCH, _INT64_CHANNELS, _INT64_SIZE) if int64 else (2, 32, 17)
+    k = c
+    if layout == "nchw":
+        c, size = 3, 35
+    oh, ow = ((size + 2 * pad[i] - (r, s)[i]) // stride[i] + 1 for i in range(2))
+    x = _meta_tensor(dtype, (n, c, size, size), channels_last=layout == "nhwc")
+    w = _meta_tensor(dtype, (k, c, r, s), channels_last=layout == "nhwc")
+    y = _meta_tensor(dtype, (n, k, oh, ow))
+    vec = _meta_tensor("fp32", (k,))
+    rec = _recorded_launch("conv_bn_act_fwd", launch_conv_bn_act_triton, x, w, vec, vec,
+                           _meta_tensor(dtype, y.shape) if residual else None, stride, pad, "relu", 1.0, y,
+                           config=config, tf32=precision == "tf32")
     cfg = config_label(config)
     parts = [cfg, dtype, geometry + ("+res" if residual else "")]
     if dtype == "fp32" and precision != "tf32":
@@ -100,16 +115,15 @@ def _conv_variant(fn, config, dtype: str, geometry: str, *, residual: bool, prec
         parts.append("int64")
     if layout != "nhwc":
         parts.append(layout)
-    return KernelVariant(
-        kernel="conv_bn_act", label="conv_bn_act/" + "/".join(parts), fn=fn, signature=signature,
-        constexprs=constexprs, num_warps=config.num_warps, num_stages=config.num_stages,
-        aligned=tuple(aligned), uses_dot=precision != "ieee" or dtype != "fp32",
-        tags=dict(config=cfg, dtype=dtype, geometry=geometry, residual=residual, precision=precision,
-                  int64=int64, layout=layout, fits=fits))
+    return _unit(rec, kernel="conv_bn_act", label="conv_bn_act/" + "/".join(parts),
+                 uses_dot=precision != "ieee" or dtype != "fp32",
+                 tags=dict(config=cfg, dtype=dtype, geometry=geometry, residual=residual, precision=precision,
+                           int64=int64, layout=layout, fits=fits))
 
 
 def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> Iterator[KernelVariant]:
-    """Compilation units of ``_conv_bn_act_fwd_kernel`` over its GPU autotune configs.
+    """Compilation units of ``_conv_bn_act_fwd_kernel`` over its GPU autotune configs, from the
+    launcher's recorded launches (``_conv_unit``).
 
     Every config of ``GPU_CONFIGS["conv_bn_act_fwd"]`` (even under the interpreter) x fp32 / fp16 / bf16 x
     the geometry classes it can be chosen for (``conv_fwd_fits``: 8-warp configs only for 1x1, shared-memory budget),
@@ -126,77 +140,84 @@ def conv_bn_act_variants(full: bool = True, include_rejected: bool = False) -> I
     """
     from inception_core import heuristics
     from inception_core.kernels import configs
-    from inception_core.kernels import conv_bn_act as kmod
 
     def fits(config, geometry, elem_size, residual=False):
         r, s = CONV_GEOMETRIES[geometry][:2]
         return configs.conv_fwd_fits(config, M=_PRUNE_M, C=_PRUNE_C, K=_PRUNE_K, R=r, S=s, elem_size=elem_size,
-                                residual=residual)
+                                     residual=residual)
 
-    fn = kmod._conv_bn_act_fwd_kernel
     spatial = [g for g in CONV_GEOMETRIES if g != "1x1"]
+    units = []
     for dtype, elem_size in _DTYPES.items():
         precision = "tf32" if dtype == "fp32" else "ieee"
         for ci, config in enumerate(configs.GPU_CONFIGS["conv_bn_act_fwd"]):
             if full:
-                units = [(g, res) for g in CONV_GEOMETRIES for res in (False, True)]
+                pairs = [(g, res) for g in CONV_GEOMETRIES for res in (False, True)]
             else:
-                units = [("1x1", fits(config, "1x1", elem_size, True)), (spatial[ci % len(spatial)], False)]
-            for geometry, residual in units:
+                pairs = [("1x1", fits(config, "1x1", elem_size, True)), (spatial[ci % len(spatial)], False)]
+            for geometry, residual in pairs:
                 ok = fits(config, geometry, elem_size, residual)
                 if ok or include_rejected:
-                    yield _conv_variant(fn, config, dtype, geometry, residual=residual, precision=precision,
-                                        int64=False, layout="nhwc", fits=ok)
+                    units.append(_conv_unit(config, dtype, geometry, residual=residual, precision=precision,
+                                            int64=False, layout="nhwc", fits=ok))
         # The extras use a config every geometry may pick, preferring a 64-channel-wide tile.
         usable = [c for c in configs.GPU_CONFIGS["conv_bn_act_fwd"] if fits(c, "3x3s2", elem_size, True)]
         extra = next((c for c in usable if c.kwargs["BLOCK_N"] == 64), usable[0])
-        yield _conv_variant(fn, extra, dtype, "3x3s2", residual=True, precision=precision, int64=True,
-                            layout="nhwc", fits=True)
+        units.append(_conv_unit(extra, dtype, "3x3s2", residual=True, precision=precision, int64=True,
+                                layout="nhwc", fits=True))
         # the RGB stem (C = 3): no config's channel block fits, so the launch takes what the heuristic does
         stem = heuristics.conv_fwd(configs.GPU_CONFIGS["conv_bn_act_fwd"], N=32, C=3, K=32, OH=149, OW=149, R=3, S=3,
                                    elem_size=elem_size, stats=False)
-        yield _conv_variant(fn, stem, dtype, "3x3s2", residual=False, precision=precision, int64=False,
-                            layout="nchw", fits=True)
+        units.append(_conv_unit(stem, dtype, "3x3s2", residual=False, precision=precision, int64=False,
+                                layout="nchw", fits=True))
         if dtype == "fp32":
             for geometry in ("1x1", "3x3s2"):
-                yield _conv_variant(fn, extra, dtype, geometry, residual=False, precision="ieee", int64=False,
-                                    layout="nhwc", fits=True)
+                units.append(_conv_unit(extra, dtype, geometry, residual=False, precision="ieee", int64=False,
+                                        layout="nhwc", fits=True))
+    yield from _variants(units)
+
+
+# name -> (kernel size, stride, padding, max pool?, count_include_pad)
+_POOLS = {"max3x3s2": (3, 2, 0, True, False), "avg3x3p1": (3, 1, 1, False, True),
+          "avg3x3p1-excl": (3, 1, 1, False, False)}
+
+
+def _pool_unit(config, dtype: str, name: str, *, int64: bool) -> dict[str, Any]:
+    """The unit ``launch_pool2d_triton`` launches for this pool, recorded on unallocated channels_last
+    tensors: 32 channels, 17x17 at batch 2, or with ``int64`` 64 channels, 5800x5800 at batch 1."""
+    from inception_core.ops.pool2d import launch_pool2d_triton
+
+    k, stride, pad, is_max, include_pad = _POOLS[name]
+    n, c, size = (_INT64_BATCH, _INT64_CHANNELS, _INT64_SIZE) if int64 else (2, 32, 17)
+    out = (size + 2 * pad - k) // stride + 1
+    rec = _recorded_launch("pool2d_fwd", launch_pool2d_triton, _meta_tensor(dtype, (n, c, size, size)), (k, k),
+                           (stride, stride), (pad, pad), is_max, include_pad, _meta_tensor(dtype, (n, c, out, out)),
+                           config=config)
+    cfg = config_label(config)
+    return _unit(rec, kernel="pool2d", label=f"pool2d/{cfg}/{dtype}/{name}" + ("/int64" if int64 else ""),
+                 uses_dot=False, tags=dict(config=cfg, dtype=dtype, geometry=name, int64=int64, fits=True))
 
 
 def pool2d_variants(full: bool = True) -> Iterator[KernelVariant]:
-    """Compilation units of ``_pool2d_fwd_kernel`` (kernels/pool2d.py).
+    """Compilation units of ``_pool2d_fwd_kernel`` (kernels/pool2d.py), from the launcher's recorded
+    launches (``_pool_unit``).
 
     Every config of ``GPU_CONFIGS["pool2d_fwd"]`` x fp32 / fp16 / bf16 x {3x3 stride-2 max pool (valid), 3x3
-    stride-1 pad-1 average pool counting the padding (torchvision's Inception)}, channels_last with C a
-    multiple of 16. ``full`` adds the average pool without counting the padding and an int64 unit per
-    dtype; without it each config gets one of the two pools (alternating).
+    stride-1 pad-1 average pool counting the padding (torchvision's Inception)}. ``full`` adds the average
+    pool without counting the padding and, for the first config, an int64 unit of each pool and dtype;
+    without it each config gets one of the two pools (alternating) and the first config's bf16 max pool
+    one int64 unit.
     """
     from inception_core.kernels import configs
-    from inception_core.kernels import pool2d as kmod
-    fn = kmod._pool2d_fwd_kernel
-    pools = [("max3x3s2", 3, (2, 2), (0, 0), True, False), ("avg3x3p1", 3, (1, 1), (1, 1), False, True)]
-    if full:
-        pools.append(("avg3x3p1-excl", 3, (1, 1), (1, 1), False, False))
+
+    names = list(_POOLS) if full else list(_POOLS)[:2]
+    units = []
     for dtype in _DTYPES:
-        ptr = "*" + dtype
         for ci, config in enumerate(configs.GPU_CONFIGS["pool2d_fwd"]):
-            for name, k, stride, pad, is_max, include_pad in pools if full else [pools[ci % 2]]:
-                for int64 in (False, True) if full and ci == 0 else (False,):
-                    signature = {"x_ptr": ptr, "y_ptr": ptr}
-                    signature.update({n: "i32" for n in ("N", "C", "H", "W", "OH", "OW")})
-                    strides = [f"stride_{t}{d}" for t in "xy" for d in "nhw"]
-                    signature.update({n: "i32" for n in strides})
-                    constexprs = dict(stride_xc=1, stride_yc=1, KH=k, KW=k, STRIDE_H=stride[0],
-                                      STRIDE_W=stride[1], PAD_H=pad[0], PAD_W=pad[1], IS_MAX=is_max,
-                                      COUNT_INCLUDE_PAD=include_pad, ACC_FP64=False, USE_INT64=int64,
-                                      **config.kwargs)
-                    cfg = config_label(config)
-                    label = f"pool2d/{cfg}/{dtype}/{name}" + ("/int64" if int64 else "")
-                    yield KernelVariant(
-                        kernel="pool2d", label=label, fn=fn, signature=signature, constexprs=constexprs,
-                        num_warps=config.num_warps, num_stages=config.num_stages,
-                        aligned=("x_ptr", "y_ptr", "C", *strides), uses_dot=False,
-                        tags=dict(config=cfg, dtype=dtype, geometry=name, int64=int64, fits=True))
+            for name in names if full else [names[ci % 2]]:
+                int64s = (False, True) if ci == 0 and (full or (dtype, name) == ("bf16", "max3x3s2")) else (False,)
+                units += [_pool_unit(config, dtype, name, int64=int64) for int64 in int64s]
+    yield from _variants(units)
 
 
 def _unit(rec, *, kernel: str, label: str, tags: dict[str, Any], uses_dot: bool) -> dict[str, Any]:
@@ -318,7 +339,6 @@ _FIXED_UNITS = {"bn_stats_finalize": ("batch_norm", "stats_finalize"), "affine_a
                 "bn_bwd_reduce": ("batch_norm", "bwd_reduce"), "bn_bwd_finalize": ("batch_norm", "bwd_finalize"),
                 "bn_bwd_apply": ("batch_norm", "bwd_apply"), "sum_splits": ("conv_bwd_sum", "splits"),
                 "max_pool2d_argmax": ("pool2d_bwd", "argmax"), "pool2d_bwd": ("pool2d_bwd", None)}
-_TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 def _record_fixed_tile_launches(dtype: str) -> list:

@@ -6,7 +6,8 @@ tile with ``grouped_tiles`` (grouped program order), the per-pixel kernels (Batc
 with ``pixel_channel_tile``. Pixel rows: a tile's rows are flattened pixel indices over (N, OH, OW); ``pixel_coords``
 decodes them, ``pixel_offset`` forms the element offset of (n, h, w) in a tensor addressed through its
 strides (NHWC-fast, NCHW works) and ``pixel_tile_ptrs`` the pointers of a (pixels x channels) tile.
-``window_origin`` is the top-left input tap of a conv / pool window; ``dot_acc`` one ``tl.dot`` step of
+``window_origin`` is the top-left input tap of a conv / pool window, ``window_tap`` the input under
+one tap of the pooling windows; ``dot_acc`` one ``tl.dot`` step of
 the conv GEMMs; ``avg_pool_divisor`` torch's average-pool divisor, shared by the forward and the
 backward; ``acc_dtype`` the accumulator dtype (fp64 only for fp64 inputs).
 """
@@ -77,6 +78,20 @@ def window_origin(oh, ow, STRIDE_H: tl.constexpr, STRIDE_W: tl.constexpr, PAD_H:
                   PAD_W: tl.constexpr):
     """(h, w) of the top-left tap of output pixel (oh, ow)'s window (negative inside the padding)."""
     return oh * STRIDE_H - PAD_H, ow * STRIDE_W - PAD_W
+
+
+@triton.jit
+def window_tap(x_win, hstart, wstart, kh: tl.constexpr, kw: tl.constexpr, H, W, mask_p, x_ch, mask_c,
+               stride_xh, stride_xw):
+    """Tap (kh, kw) of the pooling windows whose top-left taps are at (hstart, wstart) and pointers
+    ``x_win``: the (pixels x channels) input tile there (0 outside the input; ``x_ch`` the channels'
+    element offsets) and, per pixel, whether the tap lies inside the input."""
+    ih = hstart + kh
+    iw = wstart + kw
+    ok = mask_p & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+    v = tl.load(x_win[:, None] + (kh * stride_xh + kw * stride_xw) + x_ch[None, :],
+                mask=ok[:, None] & mask_c[None, :], other=0.0)
+    return v, ok
 
 
 @triton.jit

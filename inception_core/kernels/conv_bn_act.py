@@ -67,10 +67,17 @@ def _conv_bn_act_fwd_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_dtype(ACC_FP64))
     num_cb = tl.cdiv(C, BLOCK_K)
     for step in range(0, R * S * num_cb):
-        rs = step // num_cb
-        c0 = (step - rs * num_cb) * BLOCK_K
-        r = rs // S
-        s = rs - r * S
+        if R == 1 and S == 1:
+            # r = s = 0 as constants: the tap offsets vanish and the loads keep their pointers' alignment
+            # (a 1x1 weight's tap strides are 1, which would make r * stride_wr of unknown alignment)
+            r = 0
+            s = 0
+            c0 = step * BLOCK_K
+        else:
+            rs = step // num_cb
+            c0 = (step - rs * num_cb) * BLOCK_K
+            r = rs // S
+            s = rs - r * S
         ih = ih0 + r
         iw = iw0 + s
         if R == 1 and S == 1 and PAD_H == 0 and PAD_W == 0:

@@ -18,6 +18,7 @@ from ._common import (
     pixel_offset,
     pixel_tile_ptrs,
     window_origin,
+    window_tap,
 )
 
 
@@ -47,13 +48,8 @@ def _pool2d_fwd_kernel(
         acc = acc - float("inf")
 
     for kh in tl.static_range(KH):
-        ih = hstart + kh
-        h_ok = mask_p & (ih >= 0) & (ih < H)
         for kw in tl.static_range(KW):
-            iw = wstart + kw
-            ok = h_ok & (iw >= 0) & (iw < W)
-            v = tl.load(x_pix[:, None] + (kh * stride_xh + kw * stride_xw) + x_ch[None, :],
-                        mask=ok[:, None] & mask_c[None, :], other=0.0)
+            v, ok = window_tap(x_pix, hstart, wstart, kh, kw, H, W, mask_p, x_ch, mask_c, stride_xh, stride_xw)
             # Cast before any arithmetic: the interpreter computes bf16 arithmetic on raw bits.
             v = v.to(acc.dtype)
             if IS_MAX:

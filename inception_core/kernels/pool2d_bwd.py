@@ -18,6 +18,7 @@ from ._common import (
     pixel_offset,
     pixel_tile_ptrs,
     window_origin,
+    window_tap,
 )
 
 GPU_BLOCK_P, GPU_BLOCK_C = 32, 128  # what a GPU launches (kernels.configs.fixed_gpu_tiles)
@@ -43,14 +44,12 @@ def _max_pool2d_argmax_kernel(
     x_pix = x_ptr + pixel_offset(n_idx, hstart, wstart, stride_xn, stride_xh, stride_xw)
     best = tl.zeros((BLOCK_P, BLOCK_C), dtype=dt) - float("inf")
     idx = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.int32) - 1
+    x_ch = offs_c * stride_xc
     for kh in tl.static_range(KH):
-        ih = hstart + kh
-        h_ok = mask_p & (ih >= 0) & (ih < H)
         for kw in tl.static_range(KW):
-            iw = wstart + kw
-            ok = (h_ok & (iw >= 0) & (iw < W))[:, None] & mask_c[None, :]
-            v = tl.load(x_pix[:, None] + (kh * stride_xh + kw * stride_xw) + offs_c[None, :] * stride_xc,
-                        mask=ok, other=0.0).to(dt)
+            v, tap_ok = window_tap(x_pix, hstart, wstart, kh, kw, H, W, mask_p, x_ch, mask_c, stride_xh, stride_xw)
+            v = v.to(dt)
+            ok = tap_ok[:, None] & mask_c[None, :]
             take = ok & ((idx < 0) | (v > best) | (v != v))
             best = tl.where(take, v, best)
             idx = tl.where(take, kh * KW + kw, idx)

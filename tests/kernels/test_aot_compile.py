@@ -136,6 +136,25 @@ def test_training_units_carry_the_launchers_real_arguments():
     assert bf16_dx.constexprs["DOT_FP32"] is False  # planned for a GPU, not the interpreter's bf16 workaround
 
 
+def test_inference_units_carry_the_launchers_real_arguments():
+    """The inference conv and pooling units are recorded launches (on meta tensors): a 1x1 weight's tap
+    strides are 1, so constants (the kernel must not let them cost the weight loads their alignment: the
+    128x256x64 1x1 unit spilled 688 bytes on sm_90 before); the int64 units are a >= 2**31-element input
+    at batch 1, so N is the constant 1 (pool2d's int64 path did not compile with it) and the batch
+    stride i64; the stem reads a contiguous NCHW input and KCRS weight with 3 channels."""
+    conv = [v for v in VARIANTS if v.kernel == "conv_bn_act"]
+    one_by_one = [v for v in conv if v.tags["geometry"] == "1x1"]
+    assert one_by_one and all(v.constexprs["stride_wr"] == v.constexprs["stride_ws"] == 1 for v in one_by_one)
+    int64 = [v for v in VARIANTS if v.kernel in ("conv_bn_act", "pool2d") and v.tags["int64"]]
+    assert {v.kernel for v in int64} == {"conv_bn_act", "pool2d"}
+    for v in int64:
+        assert v.constexprs["USE_INT64"] is True and v.constexprs["N"] == 1, v.label
+        assert v.signature["stride_xn"] == "i64", v.label
+    stem = next(v for v in conv if v.tags["layout"] == "nchw")
+    assert stem.signature["C"] == "i32" and "C" not in stem.aligned
+    assert stem.constexprs["stride_xw"] == stem.constexprs["stride_ws"] == 1 and "stride_xc" in stem.signature
+
+
 def test_rejected_conv_units_are_marked():
     units = aot_variants.all_variants(full=False, include_rejected=True)
     assert any(not v.tags["fits"] for v in units if v.kernel == "conv_bn_act")
