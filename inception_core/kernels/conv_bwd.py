@@ -16,7 +16,8 @@ from ._common import acc_dtype, dot_acc, grouped_tiles, pixel_coords, pixel_offs
 # Pixels per wgrad split are a multiple of this (every config's BLOCK_K divides it).
 MAX_BLOCK_P = 256
 GPU_SUM_BLOCK = 256
-SUM_BLOCK = 1024 if INTERPRETED else GPU_SUM_BLOCK
+# The interpreter pays per program, not per element: large blocks (a wide wgrad is millions of elements).
+SUM_BLOCK = 16384 if INTERPRETED else GPU_SUM_BLOCK
 
 
 @triton.jit
