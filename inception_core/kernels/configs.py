@@ -74,12 +74,12 @@ GPU_CONFIGS = {
     ],
 }
 # Under the interpreter a step of a GEMM loop costs about the same whatever its tile (Python overhead per
-# op, not numpy work), so the conv kernels take large tiles (the forward 256x128x128: the interpreted
-# network checks 54/39/25 s -> 33/20/19 s, channel tails still masked above 128 channels); the backward: measured (CPU time, float64, against
-# 64x64x64) 0.19-0.34x on Inception-ResNet-v2 layers at 3x3 and 17x17 (80-1088 channels) and 0.78-0.85x on
-# the 35x35 stem. The wgrad's BLOCK_K must divide conv_bwd.MAX_BLOCK_P (256). Tests still get
-# multi-step loops and masked tails from these (taps x channel blocks, channels > 256, partial tiles) and
-# from the GPU configs they run through config=.
+# op, not numpy work), so the conv kernels take large tiles. The forward's 256x128x128: the interpreted
+# network checks 54/39/25 s -> 33/20/19 s (channel tails still masked above 128 channels). The backward's
+# 256x256x256, measured (CPU time, float64, against 64x64x64): 0.19-0.34x on Inception-ResNet-v2 layers at
+# 3x3 and 17x17 (80-1088 channels) and 0.78-0.85x on the 35x35 stem. The wgrad's BLOCK_K must divide
+# conv_bwd.MAX_BLOCK_P (256). Tests still get multi-step loops and masked tails from these (taps x channel
+# blocks, channels > 256, partial tiles) and from the GPU configs they run through config=.
 INTERPRETER_CONFIGS = {
     "conv_bn_act_fwd": [gemm_config(256, 128, 128, 1, 4)],
     "conv_bwd_dx": [gemm_config(256, 256, 256, 1, 4)],
