@@ -157,18 +157,23 @@ def _logits_rows(dry: bool, deadline: float) -> list[dict]:
     return rows
 
 
+# stage b's op tests (pytest arguments); tests/test_gpu_first_light.py checks that each selects tests
+DRY_RUN_OP_TESTS = ["tests/ops/test_conv_bn_act_backward.py", "-k",
+                    "test_network_geometries_fp32 and Mixed_5b and branch1x1 and triton"]
+GPU_OP_TESTS = ["tests/ops/test_conv_bn_act_train.py", "tests/ops/test_conv_bn_act_backward.py",
+                "tests/ops/test_pool2d_backward.py", "-k", "network or low_precision"]
+
+
 def stage_b(out: Path, dry: bool, deadline: float) -> int:
     result: dict = {}
     path = out / "b_correctness.json"
     check_json = out / ".b_check.json"
     if dry:
         check = ["--models", "inception_resnet_v1", "--ops", "pool", "--dtypes", "fp32", "--batch-size", "1"]
-        pytest_k = ["tests/ops/test_conv_bn_act_backward.py", "-k",
-                    "test_network_geometries_fp32 and 1x1-inception_v3.Mixed_5b.branch1x1-triton"]
+        pytest_k = DRY_RUN_OP_TESTS
     else:
         check = ["--models", ",".join(GPU_NETS_B), "--dtypes", "fp32,bf16", "--batch-size", "2"]
-        pytest_k = ["tests/ops/test_conv_bn_act_train.py", "tests/ops/test_conv_bn_act_backward.py",
-                    "tests/ops/test_pool2d_backward.py", "-k", "network or low_precision"]
+        pytest_k = GPU_OP_TESTS
     # the logits first (the six networks end to end), then check, then the op tests, each with a share
     # of the time box so that one slow part cannot starve the others
     result["logits"] = _logits_rows(dry, deadline - 0.6 * max(0.0, deadline - time.time()))
