@@ -18,6 +18,7 @@ from inception_core.models._entry import fused_input, runs_fused
 from inception_core.models._registry import register_model
 from inception_core.nn import functional as icf
 from inception_core.nn.blocks import ChannelSlots
+from inception_core.nn.pool_branch import avg_pool_conv_bn_act
 
 __all__ = ["BNInception", "bn_inception"]
 
@@ -141,6 +142,8 @@ class BNInception(nn.Module):
         pool = getattr(self, f"{p}_pool")
         if cproj is None:  # reduction block: the pooled input is concatenated as it is
             branches.append(pool(x, **cat.slot(cin)))
+        elif isinstance(pool, nn.AvgPool2d):  # the 1x1 pool_proj first on the torch backend
+            branches.append(avg_pool_conv_bn_act(x, pool, self._unit(f"{p}_pool_proj"), **cat.slot(cproj)))
         else:
             branches.append(self._cbr(f"{p}_pool_proj", pool(x), **cat.slot(cproj)))
         if out is None:

@@ -30,6 +30,7 @@ from inception_core.nn import (
     ScaledResidualBlock,
 )
 from inception_core.nn import functional as icf
+from inception_core.nn.pool_branch import avg_pool_conv_bn_act
 
 __all__ = [
     "Block8",
@@ -73,7 +74,7 @@ class Mixed_5b(ConcatBlock):
         yield b0
         yield self.branch1.tail(b1, **cat.slot(64))
         yield self.branch2.tail(b2, **cat.slot(96))
-        yield self.branch3(x, **cat.slot(64))
+        yield avg_pool_conv_bn_act(x, *self.branch3, **cat.slot(64))  # the 1x1 conv first on the torch backend
 
 
 class Block35(ScaledResidualBlock):

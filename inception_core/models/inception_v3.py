@@ -29,6 +29,7 @@ from inception_core.models._entry import fused_input
 from inception_core.models._registry import register_model
 from inception_core.nn import BasicConv2d, ChannelSlots, ConcatBlock, MaxPool2d, ReductionBlock
 from inception_core.nn import functional as icf
+from inception_core.nn.pool_branch import avg_pool_conv_bn_act
 
 __all__ = [
     "Inception3",
@@ -47,6 +48,10 @@ __all__ = [
 # x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5 (its exact constants and operation order).
 _TRANSFORM_SCALE = tuple(s / 0.5 for s in IMAGENET_DEFAULT_STD)
 _TRANSFORM_SHIFT = tuple((m - 0.5) / 0.5 for m in IMAGENET_DEFAULT_MEAN)
+
+# the branch_pool average pool of InceptionA / C / E (torchvision's: count_include_pad=True); the 1x1 conv after
+# it runs first on the torch backend (inception_core.nn.pool_branch)
+_AVG_POOL_3X3 = {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": True}
 
 _outputs_type: type | None = None
 
@@ -106,8 +111,7 @@ class InceptionA(ConcatBlock):
         branch3x3dbl = self.branch3x3dbl_2(branch3x3dbl)
         yield self.branch3x3dbl_3(branch3x3dbl, **cat.slot(96))
 
-        branch_pool = icf.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
-        yield self.branch_pool(branch_pool, **cat.slot(self.branch_pool.out_channels))
+        yield avg_pool_conv_bn_act(x, _AVG_POOL_3X3, self.branch_pool, **cat.slot(self.branch_pool.out_channels))
 
 
 class InceptionB(ReductionBlock):
@@ -180,8 +184,7 @@ class InceptionC(ConcatBlock):
         branch7x7dbl = self.branch7x7dbl_4(branch7x7dbl)
         yield self.branch7x7dbl_5(branch7x7dbl, **cat.slot(192))
 
-        branch_pool = icf.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
-        yield self.branch_pool(branch_pool, **cat.slot(192))
+        yield avg_pool_conv_bn_act(x, _AVG_POOL_3X3, self.branch_pool, **cat.slot(192))
 
 
 class InceptionD(ReductionBlock):
@@ -256,8 +259,7 @@ class InceptionE(ConcatBlock):
         yield self.branch3x3dbl_3a(branch3x3dbl, **cat.slot(384))
         yield self.branch3x3dbl_3b(branch3x3dbl, **cat.slot(384))
 
-        branch_pool = icf.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
-        yield self.branch_pool(branch_pool, **cat.slot(192))
+        yield avg_pool_conv_bn_act(x, _AVG_POOL_3X3, self.branch_pool, **cat.slot(192))
 
 
 class InceptionAux(nn.Module):

@@ -28,6 +28,7 @@ from inception_core.nn import (
     ReductionBlock,
 )
 from inception_core.nn import functional as icf
+from inception_core.nn.pool_branch import avg_pool_conv_bn_act
 
 __all__ = [
     "InceptionA",
@@ -131,7 +132,7 @@ class InceptionA(ConcatBlock):
         yield b0
         yield self.branch1.tail(b1, **cat.slot(96))
         yield self.branch2.tail(b2, **cat.slot(96))
-        yield self.branch3(x, **cat.slot(96))
+        yield avg_pool_conv_bn_act(x, *self.branch3, **cat.slot(96))  # the 1x1 conv first on the torch backend
 
 
 class ReductionA(_ReductionA):
@@ -169,7 +170,7 @@ class InceptionB(ConcatBlock):
         yield b0
         yield self.branch1.tail(b1, **cat.slot(256))
         yield self.branch2.tail(b2, **cat.slot(256))
-        yield self.branch3(x, **cat.slot(128))
+        yield avg_pool_conv_bn_act(x, *self.branch3, **cat.slot(128))  # the 1x1 conv first on the torch backend
 
 
 class ReductionB(ReductionBlock):
@@ -234,7 +235,7 @@ class InceptionC(ConcatBlock):
         yield self.branch2_3a(x2_2, **cat.slot(256))
         yield self.branch2_3b(x2_2, **cat.slot(256))
 
-        yield self.branch3(x, **cat.slot(256))
+        yield avg_pool_conv_bn_act(x, *self.branch3, **cat.slot(256))  # the 1x1 conv first on the torch backend
 
 
 class InceptionV4(PooledClassifierNetwork):
