@@ -15,6 +15,7 @@ normalisation layer, eval-mode BatchNorm without running statistics).
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inception_core import ops
+from inception_core.ops._cpu_direct import FrozenConv, cpu_backend
 from inception_core.ops.conv_torch import allow_prepack
 
 __all__ = [
@@ -125,6 +127,11 @@ def freeze_folding(model: nn.Module, frozen: bool = True) -> nn.Module:
     rebuilt when a source tensor is replaced or changed in place through autograd's version counter
     (optimizer steps, ``load_state_dict``, ``copy_`` under ``torch.no_grad()``), but NOT after a write
     through ``.data``: freeze again after such edits. ``optimize_for_inference`` freezes its copy.
+
+    On a CPU's torch backend (float32, no autograd graph) a frozen layer also keeps its prepared call: the
+    weight prepacked for oneDNN and every argument of the convolution, checked on each call against the
+    layer's modules, configuration and source tensors by the same rule (a few microseconds, where the fold
+    lookup and the op's full argument checks cost about a hundred).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -133,23 +140,24 @@ def freeze_folding(model: nn.Module, frozen: bool = True) -> nn.Module:
             m.__dict__[_FROZEN] = True
         else:
             m.__dict__.pop(_FROZEN, None)
-        m.__dict__.pop("_ic_fold_cache", None)
-        m.__dict__.pop("_ic_sibling_cache", None)
+        for key in ("_ic_fold_cache", "_ic_sibling_cache", _PLAN, _SIBLING_PLAN):
+            m.__dict__.pop(key, None)
     return model
 
 
 def _weights_take_scale(x: Tensor, dtype: torch.dtype) -> bool:
     """Whether the conv runs on the torch backend's oneDNN path, where a folded scale is cheapest in
     the weights (the Triton and CUDA kernels apply it in their epilogue for free)."""
-    from inception_core.backends import backend_for
     from inception_core.ops.conv_torch import onednn_fusable
 
-    return dtype == torch.float32 and onednn_fusable(x) and backend_for(x, "conv_bn_act") == "torch"
+    return dtype == torch.float32 and onednn_fusable(x) and cpu_backend("conv_bn_act") == "torch"
 
 
 def dense_block_outputs(x: Tensor) -> bool:
     """Whether blocks on ``x`` keep their outputs dense (no scratch channels in front): on the torch backend,
     whose convolutions and pools copy a strided input to a dense one before they read it."""
+    if x.is_cpu:
+        return cpu_backend("conv_bn_act") == "torch"
     from inception_core.backends import backend_for
 
     return backend_for(x, "conv_bn_act") == "torch"
@@ -213,6 +221,94 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype, gain
         allow_prepack(value[0])
     conv.__dict__["_ic_fold_cache"] = (stamp, value)
     return value
+
+
+# The prepared call of a frozen layer (``_cpu_direct.FrozenConv``), on the conv (one layer) or on the owner of
+# horizontally fused siblings: a frozen eval call then costs a few attribute reads on top of the convolution.
+_PLAN = "_ic_frozen_plan"
+_SIBLING_PLAN = "_ic_frozen_sibling_plan"
+_NO_RESIDUAL = (False, 1.0)  # a plan's ``extra``: (has a residual, the gain in its weights)
+
+
+def _sources(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple:
+    """The tensors a fold reads, from the modules' parameter and buffer tables (what attribute access returns
+    for a plain module, at a tenth of its cost)."""
+    p = conv._parameters
+    if bn is None:
+        return p.get("weight"), p.get("bias")
+    q, b = bn._parameters, bn._buffers
+    return p.get("weight"), p.get("bias"), q.get("weight"), q.get("bias"), b.get("running_mean"), b.get("running_var")
+
+
+def _versions(tensors) -> tuple:
+    """Version and address of each tensor (None stays None); raises RuntimeError for inference tensors."""
+    return tuple(None if t is None else (t._version, t.data_ptr()) for t in tensors)
+
+
+def _layer_config(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, act: str) -> tuple:
+    return (act, conv.stride, conv.padding, conv.dilation, conv.groups, conv.padding_mode,
+            None if bn is None else bn.eps)
+
+
+class _FrozenPlan:
+    """A ``FrozenConv`` with what it was built from: the layers (conv, bn, act), their configuration, and the
+    identity, version and address of every source tensor (the rule of ``_folded``'s cache). The plan holds
+    the storages it saw, so no other tensor can take an address it compares with while it lives."""
+
+    __slots__ = ("parts", "configs", "extra", "sources", "stamp", "alive", "call")
+
+    def __init__(self, parts, extra, call: FrozenConv) -> None:
+        self.parts = tuple(parts)
+        self.configs = tuple(_layer_config(*p) for p in self.parts)
+        self.extra = extra
+        self.sources = tuple(t for conv, bn, _ in self.parts for t in _sources(conv, bn))
+        self.stamp = _versions(self.sources)
+        self.alive = tuple(t.detach() for t in self.sources if t is not None)
+        self.call = call
+
+    def current(self, parts, extra) -> bool:
+        """Whether ``parts`` (with ``extra``: the residual's presence and gain) are the layers the plan was built
+        from, unchanged: same modules and configuration, eval-mode BatchNorm, same source tensors, same versions."""
+        if extra != self.extra or len(parts) != len(self.parts):
+            return False
+        now = ()
+        for (conv, bn, act), (conv0, bn0, _), config in zip(parts, self.parts, self.configs, strict=True):
+            if (conv is not conv0 or bn is not bn0 or (bn is not None and bn.training)
+                    or _layer_config(conv, bn, act) != config):
+                return False
+            now += _sources(conv, bn)
+        return all(map(operator.is_, now, self.sources)) and _versions(now) == self.stamp
+
+
+def _run_plan(home: nn.Module, key: str, parts, extra, x: Tensor, residual: Tensor | None, out: Tensor | None,
+              out_offset: int) -> Tensor | None:
+    """The result of the plan stored on ``home`` under ``key`` when it is current and takes this call; else None
+    (a plan that is no longer current is dropped, with the storages it kept)."""
+    plan = home.__dict__.get(key)
+    if plan is None:
+        return None
+    if not plan.current(parts, extra):
+        home.__dict__.pop(key, None)
+        return None
+    return plan.call(x, residual, out, out_offset)
+
+
+def _remember_plan(home: nn.Module, key: str, parts, extra, weight: Tensor, shift: Tensor | None, act: str,
+                   stride, padding) -> None:
+    """Store a plan for these frozen layers, whose fold (``weight`` with the scale and gain in it, ``shift``)
+    just ran on the torch backend's oneDNN path; nothing when a source is not what attribute access returns
+    (a parametrized weight) or has no version counter (an inference tensor)."""
+    if torch.compiler.is_compiling() or weight.dtype != torch.float32 or (
+            shift is not None and shift.dtype != torch.float32):
+        return
+    for conv, bn, _ in parts:
+        plain = (conv.weight, conv.bias) + ((bn.weight, bn.bias, bn.running_mean, bn.running_var) if bn else ())
+        if any(a is not b for a, b in zip(_sources(conv, bn), plain, strict=True)):
+            return
+    try:
+        home.__dict__[key] = _FrozenPlan(parts, extra, FrozenConv(weight, shift, stride, padding, act))
+    except RuntimeError:  # inference tensors carry no version counter
+        return
 
 
 def _conv_supported(conv: nn.Conv2d) -> bool:
@@ -317,6 +413,11 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
     """
     if act not in _ACTS:
         raise ValueError(f"act: expected one of {list(_ACTS)}, got {act!r}")
+    extra = (residual is not None, 1.0 if residual is None else res_scale)
+    if _PLAN in conv.__dict__ and not torch.compiler.is_compiling():  # a frozen layer's prepared call
+        y = _run_plan(conv, _PLAN, ((conv, bn, act),), extra, x, residual, out, out_offset)
+        if y is not None:
+            return y
     batch_stats = bn is not None and (bn.training or bn.running_mean is None)
     if not _conv_supported(conv) or (bn is not None and not isinstance(bn, nn.BatchNorm2d)) or (
             batch_stats and not bn.training):
@@ -336,13 +437,17 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
                             padding=conv.padding, act=act, residual=residual, res_scale=res_scale)
         return y if out is None else out.narrow(1, out_offset, y.shape[1]).copy_(y)
     x = x.to(dtype)
-    if _weights_take_scale(x, dtype):
-        weight, scale, shift = _folded(conv, bn, dtype, res_scale if residual is not None else 1.0)
-        res_scale = 1.0
-    else:
+    if not _weights_take_scale(x, dtype):
         weight, scale, shift = _folded(conv, bn, dtype)
-    return ops.conv_bn_act(x, weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
-                           residual=residual, res_scale=res_scale, out=out, out_offset=out_offset)
+        return ops.conv_bn_act(x, weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
+                               residual=residual, res_scale=res_scale, out=out, out_offset=out_offset)
+    weight, scale, shift = _folded(conv, bn, dtype, extra[1])
+    y = ops.conv_bn_act(x, weight, scale, shift, stride=conv.stride, padding=conv.padding, act=act,
+                        residual=residual, res_scale=1.0, out=out, out_offset=out_offset)
+    cache = conv.__dict__.get("_ic_fold_cache")
+    if cache is not None and cache[1][0] is weight:  # a frozen fold: the next calls take the prepared one
+        _remember_plan(conv, _PLAN, ((conv, bn, act),), extra, weight, shift, act, conv.stride, conv.padding)
+    return y
 
 
 def _stock_pooling(x: Tensor) -> bool:
@@ -462,11 +567,19 @@ def sibling_conv_bn_act(x: Tensor, units, owner: nn.Module, *, out: Tensor | Non
     No state_dict key changes: the stacked parameters are a cache, rebuilt whenever a unit changes.
     ``out=None``: the slices of one fresh (N, sum(K_i), H, W) channels_last tensor.
     """
-    parts = [_unit(u) for u in units]
-    dtype = compute_dtype(x)
-    x = x.to(dtype)
-    weight, scale, shift = _stacked(parts, dtype, owner, _weights_take_scale(x, dtype))
-    y = ops.conv_bn_act(x, weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
+    parts = tuple(_unit(u) for u in units)
+    y = None
+    if _SIBLING_PLAN in owner.__dict__ and not torch.compiler.is_compiling():  # frozen: the prepared call
+        y = _run_plan(owner, _SIBLING_PLAN, parts, _NO_RESIDUAL, x, None, out, out_offset)
+    if y is None:
+        dtype = compute_dtype(x)
+        x = x.to(dtype)
+        scaled = _weights_take_scale(x, dtype)
+        weight, scale, shift = _stacked(parts, dtype, owner, scaled)
+        y = ops.conv_bn_act(x, weight, scale, shift, act=parts[0][2], out=out, out_offset=out_offset)
+        cache = owner.__dict__.get("_ic_sibling_cache")
+        if scaled and cache is not None and cache[2][0] is weight:
+            _remember_plan(owner, _SIBLING_PLAN, parts, _NO_RESIDUAL, weight, shift, parts[0][2], (1, 1), (0, 0))
     if out is None:
         out, out_offset = y, 0
     slices, k = [], out_offset

@@ -198,11 +198,8 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_offset):
-    """Shared checks of both pools; returns (kernel, stride, padding, result shape). Launches nothing."""
-    _checks.tensor_4d(x, "x")
-    if x.shape[1] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
-        raise ValueError(f"x: expected non-zero channels and spatial size, got shape {tuple(x.shape)}")
+def _geometry(kernel_size, stride, padding, ceil_mode) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """The checks of a pool's window arguments (not of its input); returns (kernel, stride, padding)."""
     kernel = _checks.pair(kernel_size, "kernel_size", minimum=1)
     stride = kernel if stride is None else _checks.pair(stride, "stride", minimum=1)
     padding = _checks.pair(padding, "padding", minimum=0)
@@ -210,6 +207,30 @@ def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_off
         raise ValueError(f"padding: expected at most half the kernel size {kernel} (as torch requires), "
                          f"got {padding}")
     _check_flag(ceil_mode, "ceil_mode")
+    return kernel, stride, padding
+
+
+def prepare_pool2d(is_max: bool, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                   count_include_pad: bool = True) -> _cpu_direct.PreparedPool:
+    """``max_pool2d`` (``is_max``) or ``avg_pool2d`` with these window arguments, checked once, as a callable
+    ``(x, out, out_offset) -> result | None`` for a pooling layer: it runs the torch backend on a CPU directly
+    and returns None for a call that must take the public function (see ``_cpu_direct.PreparedPool``).
+
+    Raises:
+        TypeError, ValueError: as the public functions, for the window arguments.
+    """
+    if not is_max:
+        _check_flag(count_include_pad, "count_include_pad")
+    return _cpu_direct.PreparedPool(is_max, *_geometry(kernel_size, stride, padding, ceil_mode),
+                                    ceil_mode, count_include_pad)
+
+
+def _check_args(x: Tensor, kernel_size, stride, padding, ceil_mode, out, out_offset):
+    """Shared checks of both pools; returns (kernel, stride, padding, result shape). Launches nothing."""
+    _checks.tensor_4d(x, "x")
+    if x.shape[1] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+        raise ValueError(f"x: expected non-zero channels and spatial size, got shape {tuple(x.shape)}")
+    kernel, stride, padding = _geometry(kernel_size, stride, padding, ceil_mode)
     _checks.out_offset_needs_out(out, out_offset)
     shape = _out_shape(x, kernel, stride, padding, ceil_mode)
     if shape[2] < 1 or shape[3] < 1:
