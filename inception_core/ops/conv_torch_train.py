@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd import forward_ad
 
 __all__ = ["Conv2dTrainFunction", "conv2d_train", "eligible", "formulation"]
 
@@ -80,8 +81,8 @@ class Conv2dTrainFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and \
-            ctx.needs_input_grad[2]
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        need_b = need_b and ctx.has_bias
         dgrad, wgrad = ctx.choice
         geometry = (list(ctx.stride), list(ctx.padding), [1, 1], False, [0, 0], 1)
         bias_sizes = [weight.shape[0]] if ctx.has_bias else None
@@ -111,12 +112,14 @@ class Conv2dTrainFunction(torch.autograd.Function):
 def eligible(x: Tensor, conv: nn.Module) -> bool:
     """Whether ``conv(x)`` may run as ``conv2d_train``: a plain ``nn.Conv2d`` (no subclass, no hooks that
     its ``__call__`` would run; groups 1, dilation 1, zero padding given as numbers) on a float32 CPU
-    tensor, recording an autograd graph, outside ``torch.compile`` tracing."""
+    tensor, recording an autograd graph (reverse mode only: no ``torch.func`` transform, no forward-mode
+    dual level), outside ``torch.compile`` tracing."""
     return (type(conv) is nn.Conv2d and x.device.type == "cpu" and x.dtype == torch.float32
             and conv.weight.dtype == torch.float32 and torch.is_grad_enabled()
             and (x.requires_grad or conv.weight.requires_grad) and not torch.compiler.is_compiling()
             and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
-            and not isinstance(conv.padding, str) and not _has_hooks(conv))
+            and not isinstance(conv.padding, str) and not _has_hooks(conv)
+            and not torch._C._are_functorch_transforms_active() and forward_ad._current_level < 0)
 
 
 def _has_hooks(conv: nn.Module) -> bool:

@@ -113,6 +113,11 @@ def test_eligible_only_for_a_plain_float32_cpu_conv_recording_a_graph():
     assert not conv_torch_train.eligible(x, torch.nn.Conv2d(4, 6, 3, padding="same"))
     assert not conv_torch_train.eligible(x, torch.nn.Conv2d(4, 6, 3, groups=2))
     assert conv2d_train(x, hooked).grad_fn.name() == "ConvolutionBackward0"
+    with torch.autograd.forward_ad.dual_level():  # forward mode: torch's conv has the jvp
+        assert not conv_torch_train.eligible(x, conv)
+    seen = []
+    torch.func.grad(lambda w: seen.append(conv_torch_train.eligible(x, conv)) or w.sum())(torch.ones(2))
+    assert seen == [False]  # under a torch.func transform
 
 
 def _conv_backward_node(y):
