@@ -240,9 +240,7 @@ def _sources(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple:
     return p.get("weight"), p.get("bias"), q.get("weight"), q.get("bias"), b.get("running_mean"), b.get("running_var")
 
 
-def _versions(tensors) -> tuple:
-    """Version and address of each tensor (None stays None); raises RuntimeError for inference tensors."""
-    return tuple(None if t is None else (t._version, t.data_ptr()) for t in tensors)
+_version = operator.attrgetter("_version")
 
 
 def _layer_config(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, act: str) -> tuple:
@@ -255,15 +253,17 @@ class _FrozenPlan:
     identity, version and address of every source tensor (the rule of ``_folded``'s cache). The plan holds
     the storages it saw, so no other tensor can take an address it compares with while it lives."""
 
-    __slots__ = ("parts", "configs", "extra", "sources", "stamp", "alive", "call")
+    __slots__ = ("parts", "configs", "extra", "sources", "present", "versions", "addresses", "alive", "call")
 
     def __init__(self, parts, extra, call: FrozenConv) -> None:
         self.parts = tuple(parts)
         self.configs = tuple(_layer_config(*p) for p in self.parts)
         self.extra = extra
         self.sources = tuple(t for conv, bn, _ in self.parts for t in _sources(conv, bn))
-        self.stamp = _versions(self.sources)
-        self.alive = tuple(t.detach() for t in self.sources if t is not None)
+        self.present = tuple(t for t in self.sources if t is not None)
+        self.versions = tuple(map(_version, self.present))  # RuntimeError for inference tensors
+        self.addresses = tuple(map(Tensor.data_ptr, self.present))
+        self.alive = tuple(t.detach() for t in self.present)
         self.call = call
 
     def current(self, parts, extra) -> bool:
@@ -277,7 +277,9 @@ class _FrozenPlan:
                     or _layer_config(conv, bn, act) != config):
                 return False
             now += _sources(conv, bn)
-        return all(map(operator.is_, now, self.sources)) and _versions(now) == self.stamp
+        # the same tensors (so ``present`` are today's), at the same versions and addresses
+        return (all(map(operator.is_, now, self.sources)) and tuple(map(_version, self.present)) == self.versions
+                and tuple(map(Tensor.data_ptr, self.present)) == self.addresses)
 
 
 def _run_plan(home: nn.Module, key: str, parts, extra, x: Tensor, residual: Tensor | None, out: Tensor | None,

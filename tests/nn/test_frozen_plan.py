@@ -221,3 +221,33 @@ def test_a_pool_sees_an_edited_attribute_and_keeps_its_errors():
             ours(x)
         with pytest.raises(ValueError, match="x: expected a 4-D tensor"):
             icnn.MaxPool2d(3)(torch.randn(4, 7, 7))
+
+
+@pytest.mark.parametrize("shape, k, kernel, threads, native", [
+    ((1, 16, 2, 2), 16, 1, 1, True),  # tiny 1x1: torch's native kernel, no oneDNN fixed cost
+    ((2, 16, 2, 2), 16, 1, 2, False),  # 1x1 on two threads: torch would run oneDNN too
+    ((1, 64, 32, 32), 64, 1, 1, False),  # 1x1 of 4.2M multiply-adds: the prepacked op is faster
+    ((1, 8, 5, 5), 8, 3, 2, True),  # batch-1 small 3x3
+    ((2, 8, 5, 5), 8, 3, 1, False),  # batch-2 3x3: oneDNN either way
+])
+def test_a_frozen_layer_picks_the_faster_convolution_by_size(shape, k, kernel, threads, native, monkeypatch):
+    cd = importlib.import_module("inception_core.ops._cpu_direct")
+    used = []
+    real = cd._POINTWISE_BINARY
+    monkeypatch.setattr(cd, "_POINTWISE_BINARY", lambda *a: used.append("pointwise") or real(*a))
+    layer = _randomize(icnn.BasicConv2d(shape[1], k, kernel_size=kernel, padding=kernel // 2)).eval()
+    icnn.freeze_folding(layer)
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    res = torch.randn(shape[0], k, *shape[2:])  # NCHW: made channels_last where the op needs it
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad(), inception_core.backend("torch"):
+            for _ in range(2):  # the checked call builds the plan, the next one is the prepared call
+                used.clear()
+                y = icf.conv_bn_act(x, layer.conv, layer.bn, "relu", residual=res, res_scale=0.3)
+    finally:
+        torch.set_num_threads(saved)
+    assert used == ([] if native else ["pointwise"])
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, _stock(layer, x, res, 0.3), rtol=1e-5, atol=1e-5)
