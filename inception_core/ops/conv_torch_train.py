@@ -16,16 +16,17 @@ alternated round by round, 5-9 rounds, per-round ratios; the NCHW cost includes 
   slower on 227 of the 233 shapes (median 1.18x on kernels larger than 1x1, up to 2.35x; 1.10x on 1x1,
   up to 2.2x); the six exceptions were within noise (0.80-0.99x, small layers or one outlier).
 - weight gradient: NCHW for a kernel larger than 1x1 on at least 16 input channels whose work per image,
-  C x K x R x S x OH x OW multiply-adds, is at least 70 M; channels_last otherwise. Above 70 M the NCHW
-  wgrad (plus the channels_last dgrad, two calls) took 0.72-0.96x the stock backward on most shapes
-  (Inception-v4's 64->96 3x3 s2 at 147: 0.72x; 80->192 3x3 at 73: 0.79x; 288->384 3x3 s2 at 35: 0.85x;
-  17x17 1x7/7x1 at 190-256 channels: 0.92-0.97x), with a few near 1.0-1.06x (the 32-channel stems at
-  147/149, whose channels_last wgrad swings between 1x and 2x of the NCHW one from run to run); below it
-  the extra call and copies cost 1.0-1.3x. 1x1 convolutions: NCHW wgrad 1.01-2.9x slower (median 1.56x).
+  C x K x R x S x OH x OW multiply-adds, is at least 70 M; channels_last otherwise. On the 37 shapes at or
+  above 70 M, the NCHW wgrad plus the channels_last dgrad (two calls, 9 rounds, median of per-round ratios)
+  took 0.72-0.99x the stock backward on 32 (Inception-v4's 64->96 3x3 s2 at 147: 0.72x; 80->192 3x3 at 73:
+  0.79x; 288->384 3x3 s2 at 35: 0.85x; 17x17 1x7/7x1 at 192-256 channels: 0.92-0.99x) and 1.01-1.06x on
+  five (the 32-channel stems at 77-149, whose channels_last wgrad swung between 1x and 2x of the NCHW one
+  from run to run; a 7x1 at 73 and one at 17); on the 73 shapes below it, 0.94-1.26x (median 1.05x).
+  1x1 convolutions: NCHW wgrad 1.01-2.9x slower (median 1.56x).
   The 3-channel first conv (which needs no input gradient): NCHW 1.3-2.5x slower.
-  Estimated sum over each network's conv backward, rule / stock: googlenet 0.96, bn_inception 0.98,
-  Inception-v3 0.95, Inception-v4 0.93, Inception-ResNet-v1 0.99, Inception-ResNet-v2 0.94 (the best per
-  shape: 0.96, 0.98, 0.94, 0.92, 0.98, 0.93).
+  Estimated from these over each network's whole conv backward (every conv, 1x1s included), rule / stock:
+  googlenet 0.97, bn_inception 0.99, Inception-v3 0.96, Inception-v4 0.96, Inception-ResNet-v1 0.99,
+  Inception-ResNet-v2 0.97.
 Where the rule picks channels_last for both gradients, ``conv2d_train`` runs ``conv(x)`` itself.
 """
 
