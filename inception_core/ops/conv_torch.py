@@ -83,15 +83,15 @@ def conv_bn_act_torch(x: Tensor, weight: Tensor, scale: Tensor | None, shift: Te
     unary = "relu" if act == "relu" else "none"
     dims = (list(padding), list(stride), [1, 1], 1)
     if late_gain is not None:  # conv, then y * gain + bias in place, then the residual and the act
-        y = _channels_last(torch.ops.mkldnn._convolution_pointwise(x, weight, None, *dims, "none", [], ""))
+        y = _channels_last(torch.ops.mkldnn._convolution_pointwise.default(x, weight, None, *dims, "none", [], ""))
         y.mul_(late_gain.view(1, -1, 1, 1))
         if bias is not None:
             y.add_(bias.view(1, -1, 1, 1))
         if residual is not None:
             y.add_(residual)
         return y.relu_() if act == "relu" else y
-    if residual is None:
-        y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *dims, unary, [], "")
+    if residual is None:  # the OpOverloads, not the packet: no overload resolution per call
+        y = torch.ops.mkldnn._convolution_pointwise.default(x, weight, bias, *dims, unary, [], "")
     else:
         y = torch.ops.mkldnn._convolution_pointwise.binary(x, _channels_last(residual), weight, bias, *dims, "add",
                                                            None, None if unary == "none" else unary, [], "")
