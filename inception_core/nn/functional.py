@@ -299,8 +299,10 @@ def _remember_plan(home: nn.Module, key: str, parts, extra, weight: Tensor, shif
                    stride, padding) -> None:
     """Store a plan for these frozen layers, whose fold (``weight`` with the scale and gain in it, ``shift``)
     just ran on the torch backend's oneDNN path; nothing when a source is not what attribute access returns
-    (a parametrized weight) or has no version counter (an inference tensor)."""
-    if torch.compiler.is_compiling() or weight.dtype != torch.float32 or (
+    (a parametrized weight) or has no version counter (an inference tensor), or when ``home`` holds a plan
+    already (it is current: ``_run_plan`` drops a stale one; this call was one the plan leaves to the checked
+    path, such as a call with gradients enabled)."""
+    if key in home.__dict__ or torch.compiler.is_compiling() or weight.dtype != torch.float32 or (
             shift is not None and shift.dtype != torch.float32):
         return
     for conv, bn, _ in parts:
