@@ -111,6 +111,9 @@ class FrozenConv:
         self._unstrided_1x1 = self.kernel == (1, 1) and self.stride == [1, 1] and self.padding == [0, 0]
         self._native_batch1 = not (self.kernel[0] > 3 and self.kernel[1] > 3)
 
+    def __reduce__(self):  # copies and pickles pack again (a oneDNN tensor has no storage to copy)
+        return FrozenConv, (self.weight, self.bias, self.stride, self.padding, "relu" if self.relu else "none")
+
     def __call__(self, x: Tensor, residual: Tensor | None, out: Tensor | None, out_offset: int) -> Tensor | None:
         """The layer's (N, K, OH, OW) channels_last result, or the slice of ``out`` it was copied into; None when
         the call must take the checked path."""

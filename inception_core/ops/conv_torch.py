@@ -29,6 +29,20 @@ def onednn_fusable(x: Tensor) -> bool:
 _PACKED = "_ic_onednn_packed"
 
 
+class _Packed:
+    """A weight's prepacked copy for one (padding, stride). Copies and pickles of it (``copy.deepcopy`` or
+    ``torch.save`` of a model whose weights carry one) are empty, so the copy packs again at its first call:
+    a oneDNN tensor has no storage to copy."""
+
+    __slots__ = ("key", "tensor")
+
+    def __init__(self, key: tuple | None = None, tensor: Tensor | None = None) -> None:
+        self.key, self.tensor = key, tensor
+
+    def __reduce__(self):
+        return _Packed, ()
+
+
 def allow_prepack(weight: Tensor) -> Tensor:
     """Mark ``weight``, a cached fold that is never written again (``freeze_folding``), so that the oneDNN
     path keeps a copy of it in oneDNN's blocked layout on it (packed at its first call, as Inductor's CPU
@@ -43,11 +57,11 @@ def _weight_for(weight: Tensor, x: Tensor, padding: tuple[int, int], stride: tup
         return weight
     entry = weight.__dict__[_PACKED]
     key = (tuple(padding), tuple(stride))
-    if entry is None or entry[0] != key:  # x's shape only guides oneDNN's choice of layout
+    if entry is None or entry.key != key:  # x's shape only guides oneDNN's choice of layout
         packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), list(padding), list(stride), [1, 1],
                                                             1, list(x.shape))
-        entry = weight.__dict__[_PACKED] = (key, packed)
-    return entry[1]
+        entry = weight.__dict__[_PACKED] = _Packed(key, packed)
+    return entry.tensor
 
 
 def _channels_last(t: Tensor) -> Tensor:

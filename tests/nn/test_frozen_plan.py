@@ -251,3 +251,26 @@ def test_a_frozen_layer_picks_the_faster_convolution_by_size(shape, k, kernel, t
     assert used == ([] if native else ["pointwise"])
     assert y.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(y, _stock(layer, x, res, 0.3), rtol=1e-5, atol=1e-5)
+
+
+def test_a_frozen_model_that_ran_can_be_copied_and_saved():
+    """Its weights carry oneDNN-packed copies and its layers plans: copies and pickles pack again, and their
+    plans, built on the original's tensors, are not current on the copy's."""
+    import copy
+    import io
+
+    block = _randomize(_Siblings()).eval()
+    icnn.freeze_folding(block)
+    x = torch.randn(2, 8, 3, 3)
+    with torch.no_grad(), inception_core.backend("torch"):
+        block(x)
+        expected = block(x)
+        buffer = io.BytesIO()
+        torch.save(block, buffer)
+        buffer.seek(0)
+        for twin in (copy.deepcopy(block), torch.load(buffer, weights_only=False)):
+            torch.testing.assert_close(twin(x), expected, rtol=0, atol=0)
+            with torch.no_grad():
+                twin.reduce_a.bn.running_var.mul_(2.0)
+            assert not torch.allclose(twin(x), expected)  # the copy follows its own tensors
+            torch.testing.assert_close(block(x), expected, rtol=0, atol=0)
