@@ -5,8 +5,8 @@ It is Inception-v3 (torchvision's module names and state_dict keys) with a 1008-
 Mixed_6b-e and Mixed_7b do not count the zero padding (``count_include_pad=False``) and Mixed_7c's
 ``branch_pool`` is a 3x3 stride-1 max pool. pytorch-fid's ``pt_inception-2015-12-05`` weights and
 torch-fidelity's ``weights-inception-2015-12-05`` file (no ``num_batches_tracked``) load with
-``strict=True``. The fused path is Inception-v3's: slice writes, horizontal fusion, and both pools in the
-pooling kernel.
+``strict=True``. The fused path is Inception-v3's: slice writes, horizontal fusion, both pools in the pooling
+kernel (on the torch backend the average pools after their 1x1 convs).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from inception_core.models._entry import fused_input
 from inception_core.models.inception_v3 import InceptionA, InceptionC, InceptionE, inception3_layers
 from inception_core.nn import ChannelSlots
 from inception_core.nn import functional as icf
+from inception_core.nn.pool_branch import avg_pool_conv_bn_act
 
 __all__ = [
     "FID_STAGES",
@@ -47,6 +48,11 @@ FID_STAGES = (
 )
 
 
+# the TensorFlow graph's branch_pool average pool (padding not counted); on the torch backend the 1x1 conv after
+# it runs first (inception_core.nn.pool_branch)
+_TF_AVG_POOL = {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}
+
+
 def _tf_pool_branch(parent: Iterator[Tensor], branches_before: int) -> Iterator[Tensor]:
     """The parent block's branches up to its ``branch_pool`` (which is then never computed): the FID
     blocks differ from torchvision's only in that pool, the last branch of each block."""
@@ -60,8 +66,7 @@ class FIDInceptionA(InceptionA):
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         yield from _tf_pool_branch(super()._forward(x, cat), 3)
-        pooled = icf.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
-        yield self.branch_pool(pooled, **cat.slot(self.branch_pool.out_channels))
+        yield avg_pool_conv_bn_act(x, _TF_AVG_POOL, self.branch_pool, **cat.slot(self.branch_pool.out_channels))
 
 
 class FIDInceptionC(InceptionC):
@@ -69,8 +74,7 @@ class FIDInceptionC(InceptionC):
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         yield from _tf_pool_branch(super()._forward(x, cat), 3)
-        pooled = icf.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
-        yield self.branch_pool(pooled, **cat.slot(192))
+        yield avg_pool_conv_bn_act(x, _TF_AVG_POOL, self.branch_pool, **cat.slot(192))
 
 
 class FIDInceptionE_1(InceptionE):  # noqa: N801  (pytorch-fid's and torch-fidelity's class name)
@@ -78,8 +82,7 @@ class FIDInceptionE_1(InceptionE):  # noqa: N801  (pytorch-fid's and torch-fidel
 
     def _forward(self, x: Tensor, cat: ChannelSlots) -> Iterator[Tensor]:
         yield from _tf_pool_branch(super()._forward(x, cat), 5)
-        pooled = icf.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
-        yield self.branch_pool(pooled, **cat.slot(192))
+        yield avg_pool_conv_bn_act(x, _TF_AVG_POOL, self.branch_pool, **cat.slot(192))
 
 
 class FIDInceptionE_2(InceptionE):  # noqa: N801

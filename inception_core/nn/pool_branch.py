@@ -115,7 +115,9 @@ def _fused(x: Tensor, geometry: dict, conv: nn.Conv2d, bn: nn.BatchNorm2d | None
     else:
         weight, scale, shift = icf._folded(conv, bn, dtype)
     y = ops.conv_bn_act(x, weight, scale, None, act="none")
-    pooled = ops.avg_pool2d(y, **geometry, out=out, out_offset=out_offset)
+    g = geometry
+    pooled = ops.avg_pool2d(y, g["kernel_size"], g["stride"], g["padding"], g["ceil_mode"], g["count_include_pad"],
+                            out=out, out_offset=out_offset)
     if shift is not None:
         pooled.add_(shift.view(1, -1, 1, 1).to(pooled.dtype))
     return pooled.relu_() if act == "relu" else pooled
