@@ -4,6 +4,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import inception_core
 from inception_core import nn as icnn
@@ -70,6 +71,33 @@ def test_an_input_without_gradient_gets_none_and_the_weights_theirs(force):
         assert_within(got, want, 1e-12, "weight/bias grad")
     y.backward(g)
     assert x.grad is None
+
+
+class _BackwardMasks(TorchDispatchMode):
+    """Records the output_mask of every aten.convolution_backward call."""
+
+    def __init__(self):
+        super().__init__()
+        self.masks = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution_backward.default:
+            self.masks.append(list(args[-1]))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("force,masks", [
+    (("cl", "nchw"), [[True, False, False], [False, True, True]]),
+    (("nchw", "cl"), [[False, True, True], [True, False, False]]),
+    (("cl", "cl"), [[True, True, True]]),
+], ids=["cl-nchw", "nchw-cl", "cl-cl"])
+def test_the_bias_gradient_comes_with_the_weight_gradient(force, masks):
+    # a channels_last dgrad call asked for the bias gradient runs oneDNN's wgrad primitive for it (2.8x its time)
+    x, w, b = _tensors(2, 4, 6, (3, 3), (6, 6), True, "channels_last", torch.float32)
+    y = Conv2dTrainFunction.apply(x, w, b, (1, 1), (1, 1), force)
+    with _BackwardMasks() as mode:
+        y.backward(torch.randn_like(y))
+    assert mode.masks == masks
 
 
 @pytest.mark.parametrize("force", [("cl", "nchw"), ("nchw", "cl")], ids=["cl-nchw", "nchw-cl"])
