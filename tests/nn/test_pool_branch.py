@@ -108,6 +108,28 @@ def test_conv_first_equals_pool_first(count_include_pad, kind, mode, pooled_chan
         _assert_same_state_and_grads(ours, twin)
 
 
+@pytest.mark.parametrize("frozen", [False, True])
+def test_edits_reach_the_next_call(frozen):
+    """The folded conv follows its BatchNorm: unfrozen, a ``.data`` write; frozen, a versioned in-place edit."""
+    ours, twin = _unit("basic")
+    ours.eval()
+    twin.eval()
+    if frozen:
+        icnn.freeze_folding(ours)
+    pool = nn.AvgPool2d(3, 1, 1)
+    x = torch.randn(2, C_IN, HW, HW).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), inception_core.backend("torch"):
+        for step in range(3):
+            assert_within(avg_pool_conv_bn_act(x, pool, ours), twin(pool(x)), FP32_RTOL, f"output after {step} edits")
+            for bn in (ours.bn, twin.bn):
+                if frozen:
+                    bn.running_var.mul_(4.0)
+                    bn.bias.add_(0.5)
+                else:
+                    bn.running_var.data.mul_(4.0)
+                    bn.bias.data.add_(0.5)
+
+
 def test_other_backends_keep_the_pool_first(monkeypatch):
     """On the triton backend (the interpreter here) the pool runs first, on C_in channels, into the fused conv."""
     if not inception_core.backends.interpreter_enabled() and not torch.cuda.is_available():
