@@ -116,18 +116,20 @@ class BNInception(nn.Module):
         cin, c1x1, (_, c3), (_, _, cd2), _, cproj = _BLOCKS[name]
         p = f"inception_{name}"
         out = None
+        dense = False
         if fused:
             x = x.to(icf.compute_dtype(x))
+            dense = icf.dense_block_outputs(x)  # the torch backend: no scratch channels (see ChannelSlots)
             conv = getattr(self, f"{p}_3x3")  # every branch has the output size of this convolution
             oh, ow = ((x.shape[i + 2] + 2 * conv.padding[i] - conv.kernel_size[i]) // conv.stride[i] + 1
                       for i in range(2))
             channels = (c1x1 or 0) + c3 + cd2 + (cproj if cproj is not None else cin)
             # blocks with a 1x1 branch reserve channels in front for the fused 1x1 reductions
             scratch = self._unit(f"{p}_3x3_reduce")[0].out_channels + \
-                self._unit(f"{p}_double_3x3_reduce")[0].out_channels if c1x1 is not None else 0
+                self._unit(f"{p}_double_3x3_reduce")[0].out_channels if c1x1 is not None and not dense else 0
             out = torch.empty((x.shape[0], scratch + channels, oh, ow), dtype=x.dtype, device=x.device,
                               memory_format=torch.channels_last)
-        cat = ChannelSlots(out, scratch if out is not None else 0)
+        cat = ChannelSlots(out, scratch if out is not None else 0, dense)
         branches = []
         # the 1x1 convs reading x run as one GEMM on the fused path (horizontal fusion)
         reduce_units = [self._unit(f"{p}_3x3_reduce"), self._unit(f"{p}_double_3x3_reduce")]
