@@ -83,6 +83,18 @@ def pool2d(x: Tensor, is_max: bool, kernel: tuple[int, int], stride: tuple[int, 
     return y if out is None else out.narrow(1, out_offset, x.shape[1]).copy_(y)
 
 
+def _slot_fits(out: object, out_offset: object, dtype: torch.dtype, n: int, k: int, oh: int, ow: int) -> bool:
+    """Whether a prepared call may write its (n, k, oh, ow) result into channels ``[out_offset, out_offset + k)``
+    of ``out``: a plain CPU channels_last (n, >= out_offset + k, oh, ow) tensor of ``dtype``. Anything else
+    goes to the checked path, which raises the errors."""
+    if (type(out) is not Tensor or type(out_offset) is not int or out_offset < 0 or out.dtype != dtype
+            or not out.is_cpu or out.dim() != 4):
+        return False
+    size = out.shape
+    return (size[0] == n and size[2] == oh and size[3] == ow and size[1] >= out_offset + k
+            and out.is_contiguous(memory_format=torch.channels_last))
+
+
 class FrozenConv:
     """``conv_bn_act`` of one frozen layer on a CPU's torch backend, float32: ``act(conv2d(x, weight) + bias)``
     (``+ residual`` before the act when the layer has one), everything derived from the weights computed once:
@@ -133,12 +145,7 @@ class FrozenConv:
                                      or not residual.is_cpu or residual.shape != result):
             return None
         if out is not None:
-            if (type(out) is not Tensor or type(out_offset) is not int or out_offset < 0
-                    or out.dtype is not torch.float32 or not out.is_cpu or out.dim() != 4):
-                return None
-            size = out.shape
-            if (size[0] != result[0] or size[2] != oh or size[3] != ow or size[1] < out_offset + k
-                    or not out.is_contiguous(memory_format=torch.channels_last)):
+            if not _slot_fits(out, out_offset, x.dtype, result[0], k, oh, ow):
                 return None
             _checks.no_overlap(x, "x", out, out_offset, k)
             _checks.no_overlap(residual, "residual", out, out_offset, k)
@@ -222,12 +229,8 @@ class PreparedPool:
         if oh < 1 or ow < 1:
             return None
         if out is not None:
-            if (type(out) is not Tensor or type(out_offset) is not int or out_offset < 0 or out.dtype != x.dtype
-                    or not out.is_cpu or out.dim() != 4 or (torch.is_grad_enabled() and out.requires_grad)):
-                return None
-            size = out.shape
-            if (size[0] != shape[0] or size[2] != oh or size[3] != ow or size[1] < out_offset + c
-                    or not out.is_contiguous(memory_format=torch.channels_last)):
+            if not _slot_fits(out, out_offset, x.dtype, shape[0], c, oh, ow) or (
+                    torch.is_grad_enabled() and out.requires_grad):
                 return None
             _checks.no_overlap(x, "x", out, out_offset, c)
         if self.is_max:
