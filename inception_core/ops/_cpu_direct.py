@@ -18,6 +18,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 from inception_core import backends
 from inception_core.ops import _checks
 from inception_core.ops.conv_torch import _weight_for
+from inception_core.ops.pool2d_torch import max_pool2d_torch
 
 __all__ = ["FrozenConv", "PreparedPool", "conv_bn_act", "cpu_backend", "eligible", "pool2d"]
 
@@ -72,15 +73,18 @@ def pool2d(x: Tensor, is_max: bool, kernel: tuple[int, int], stride: tuple[int, 
            ceil_mode: bool, count_include_pad: bool, out: Tensor | None, out_offset: int) -> Tensor | None:
     """``ops.max_pool2d`` / ``ops.avg_pool2d`` (arguments checked) on the torch backend called directly, as
     ``conv_bn_act`` above; None when the call is not ``eligible``."""
-    from inception_core.ops.pool2d import avg_pool2d_ref, max_pool2d_ref
+    from inception_core.ops.pool2d import avg_pool2d_ref
 
     if not eligible(x, "max_pool2d" if is_max else "avg_pool2d", out):
         return None
     if out is not None:
         _checks.no_overlap(x, "x", out, out_offset, x.shape[1])
     geometry = (kernel, stride, padding, ceil_mode)
-    y = max_pool2d_ref(x, *geometry) if is_max else avg_pool2d_ref(x, *geometry, count_include_pad)
-    return y if out is None else out.narrow(1, out_offset, x.shape[1]).copy_(y)
+    slot = None if out is None else out.narrow(1, out_offset, x.shape[1])
+    if is_max:
+        return max_pool2d_torch(x, *geometry, out=slot)
+    y = avg_pool2d_ref(x, *geometry, count_include_pad)
+    return y if slot is None else slot.copy_(y)
 
 
 def _slot_fits(out: object, out_offset: object, dtype: torch.dtype, n: int, k: int, oh: int, ow: int) -> bool:
@@ -234,9 +238,9 @@ class PreparedPool:
                 return None
             _checks.no_overlap(x, "x", out, out_offset, c)
         if self.is_max:
-            y = F.max_pool2d(x, self.kernel, self.stride, self.padding, ceil_mode=self.ceil_mode)
-        else:
-            y = F.avg_pool2d(x, self.kernel, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+            return max_pool2d_torch(x, self.kernel, self.stride, self.padding, self.ceil_mode,
+                                    None if out is None else out.narrow(1, out_offset, c))
+        y = F.avg_pool2d(x, self.kernel, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
         if out is not None:
             return out.narrow(1, out_offset, c).copy_(y)
         return y if y.is_contiguous(memory_format=torch.channels_last) else y.contiguous(

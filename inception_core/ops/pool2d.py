@@ -17,6 +17,7 @@ from torch import Tensor
 
 from inception_core.ops import _checks, _cpu_direct, _dispatch
 from inception_core.ops._launch_common import device_context, needs_int64
+from inception_core.ops.pool2d_torch import max_pool2d_torch
 
 __all__ = [
     "avg_pool2d",
@@ -116,8 +117,10 @@ def _write_cuda(x, kernel_size, stride, padding, ceil_mode, is_max, count_includ
 
 def _write_torch(x, kernel_size, stride, padding, ceil_mode, is_max, count_include_pad, out, out_offset):
     geometry = (tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode)
-    y = max_pool2d_ref(x, *geometry) if is_max else avg_pool2d_ref(x, *geometry, count_include_pad)
-    out.narrow(1, out_offset, x.shape[1]).copy_(y)
+    if is_max:
+        max_pool2d_torch(x, *geometry, out=out.narrow(1, out_offset, x.shape[1]))
+    else:
+        out.narrow(1, out_offset, x.shape[1]).copy_(avg_pool2d_ref(x, *geometry, count_include_pad))
 
 
 _WRITE = {"triton": _write_triton, "cuda": _write_cuda, "torch": _write_torch}
