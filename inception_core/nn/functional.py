@@ -436,8 +436,8 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
         residual = residual.to(dtype)
     if needs_autograd(x, conv) or (bn is not None and needs_autograd(x, bn)) or (
             residual is not None and torch.is_grad_enabled() and residual.requires_grad):
-        if conv.training and _stock_training(x):  # a training layer without BatchNorm (the residual up-projection):
-            # torch's modules, eager's math; their backward copies less than the fused op's
+        if conv.training and _stock_training(x):  # a training layer without batch statistics (no BatchNorm, as the
+            # residual up-projection, or one in eval mode): torch's modules, eager's math; their backward copies less
             return _stock(x, conv, bn, act, residual, res_scale, out, out_offset)
         scale, shift = _fold_bn_differentiable(conv, bn)
         y = ops.conv_bn_act(x.to(dtype), conv.weight.to(dtype), scale, shift, stride=conv.stride,

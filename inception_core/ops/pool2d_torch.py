@@ -7,15 +7,15 @@ stride-1 pool is kh - 1 elementwise ``torch.maximum`` calls over shifted row vie
 shifted column views: no indices, each call a vectorised pass. The result is exact (a max rounds
 nothing) and NaN propagates as in ``F.max_pool2d``.
 
-Measured with ``F.max_pool2d`` (AMD EPYC with AVX2, torch 2.14, float32, channels_last, 40 interleaved
-calls, median of the per-call ratios ``F.max_pool2d`` / this), the 3x3 stride-1 pad-1 pools of GoogLeNet's
-and BN-Inception's pool branches: from 1.5e5 to 1.6e6 elements 1.14-1.45x on 2 threads (1x192x28x28 and
-batch 8 at 28x28, 14x14 and 7x7), 0.93-1.55x on one (0.93x and 0.99x at the two 28x28 batch-8 shapes,
-1.10-1.55x below them); below that the calls' fixed cost wins (1x832x7x7, 4e4 elements: 0.38x, 0.50x), above
-it the four passes over memory do (32x480x14x14, 3e6 elements: 0.87x on 2 threads). Hence the size window
-below. The whole GoogLeNet inference (batch 8, 2 threads, 40 interleaved rounds): 1.028x (q1 0.996, q3
-1.076). Strided windows lose (3x3 stride 2 through strided views: 0.58-0.87x on 11 of 16 shapes of the six
-networks), so those keep ``F.max_pool2d``.
+Measured with ``F.max_pool2d`` (AMD EPYC with AVX2, torch 2.14, float32, channels_last, 40 interleaved calls,
+median of the per-call ratios ``F.max_pool2d`` / this), the 3x3 stride-1 pad-1 pools of GoogLeNet's and
+BN-Inception's pool branches: from 1.5e5 to 1.6e6 elements 1.14-1.45x on 2 threads (1x192x28x28 and batch 8 at
+28x28, 14x14 and 7x7), 0.93-1.55x on one (0.93x and 0.99x at the two 28x28 batch-8 shapes, 1.10-1.55x below
+them); below that the calls' fixed cost wins (1x832x7x7, 4e4 elements: 0.38x, 0.50x), above it the four passes
+over memory do (32x480x14x14, 3e6 elements: 0.87x on 2 threads). Hence the size window below. The whole
+GoogLeNet inference (batch 8, 2 threads, 40 interleaved rounds): 1.028x (q1 0.996, q3 1.076;
+``tools/cpu_path_ab.py --off separable_pool`` measures it again). Strided windows lose (3x3 stride 2 through
+strided views: 0.58-0.87x on 11 of 16 shapes of the six networks), so those keep ``F.max_pool2d``.
 """
 
 from __future__ import annotations
