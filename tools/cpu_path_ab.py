@@ -2,12 +2,12 @@
 path switched off, and the references, all timed in the same interleaved rounds (``bench.time_interleaved``).
 
     python tools/cpu_path_ab.py --model googlenet --mode infer --rounds 40 --off separable_pool
-    python tools/cpu_path_ab.py --model inception_resnet_v1 --mode train --rounds 10 --off residual_stock
+    python tools/cpu_path_ab.py --model inception_v3 --mode train --rounds 10 --off pool_conv_first
 
 Paths (``--off``, any of them, each as a provider of its own):
     separable_pool   ops/pool2d_torch.py's separable stride-1 max pool (off: F.max_pool2d)
     residual_stock   a training layer without BatchNorm on torch's modules (off: the differentiable fused op)
-    nchw_wgrad       ops/conv_torch_train.py's NCHW weight gradient (off: channels_last for every gradient)
+    pool_conv_first  nn/pool_branch.py's average-pool branches with their 1x1 conv first (off: the pool first)
 
 Prints each provider's median time and the median of the per-round ratios with their quartiles:
 reference / ours, and "X off" / ours (above 1: the path makes ours faster). Batch 8, fp32, channels_last,
@@ -26,7 +26,8 @@ from inception_core import bench
 from inception_core.bench.references import build_pair
 from inception_core.bench.runner import ModelRunner
 from inception_core.nn import functional as icf
-from inception_core.ops import conv_torch_train, pool2d_torch
+from inception_core.nn import pool_branch
+from inception_core.ops import pool2d_torch
 
 
 def _fused_residual(real):
@@ -45,7 +46,7 @@ def _fused_residual(real):
 PATHS = {
     "separable_pool": lambda: [(pool2d_torch, "separable", lambda *args: False)],
     "residual_stock": lambda: [(icf, "conv_bn_act", _fused_residual(icf.conv_bn_act))],
-    "nchw_wgrad": lambda: [(conv_torch_train, "formulation", lambda *args: ("cl", "cl"))],
+    "pool_conv_first": lambda: [(pool_branch, "_conv_first", lambda *args: False)],
 }
 
 

@@ -329,9 +329,7 @@ def _can_fuse_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> bool:
 
 def _stock(x: Tensor, conv: nn.Conv2d, bn: nn.Module | None, act: str, residual: Tensor | None, res_scale: float,
            out: Tensor | None, out_offset: int) -> Tensor:
-    from inception_core.ops.conv_torch_train import conv2d_train  # training on a CPU: each gradient's layout chosen
-
-    y = conv2d_train(x, conv) if bn is not None and bn.training and _stock_training(x) else conv(x)
+    y = conv(x)
     if bn is not None:
         y = bn(y)
     if residual is not None:
