@@ -317,9 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "inception_core, the reference eager, in inference the reference after torch.fx fuse "
                     "(fx_fused), and the reference under torch.compile, timed in interleaved rounds: a table of "
                     "images/s, speed-ups and the output difference. Defaults: on a GPU batch 256 (training "
-                    "128), bf16, the Triton kernels, compile on; on a CPU batch 8, fp32, the torch backend (stock "
-                    "PyTorch convolutions under the fused layers: expect parity with eager, not a speed-up), "
-                    "compile off. No result file is written unless --json, --markdown or --plot names one.")
+                    "128), bf16, the Triton kernels, compile on; on a CPU batch 8, fp32, the torch backend (oneDNN "
+                    "convolutions with BatchNorm folded in inference, torch's own modules in training; the "
+                    "README gives its CPU figures), compile off. No result file is written unless --json, "
+                    "--markdown or --plot names one.")
     bench.add_argument("--models", default="", help="comma list of networks (default: all six)")
     bench.add_argument("--batch-size", type=int, default=None,
                        help="images per call (default: GPU 256, training 128; CPU 8)")
