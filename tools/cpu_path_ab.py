@@ -8,6 +8,8 @@ Paths (``--off``, any of them, each as a provider of its own):
     separable_pool   ops/pool2d_torch.py's separable stride-1 max pool (off: F.max_pool2d)
     residual_stock   a training layer without BatchNorm on torch's modules (off: the differentiable fused op)
     pool_conv_first  nn/pool_branch.py's average-pool branches with their 1x1 conv first (off: the pool first)
+    residual_in_weights  training residual up-projection with the scale in its weights and the sum in place
+                     (nn/functional._stock_residual; off: the stock modules' ``conv(x) * scale + x``)
 
 Prints each provider's median time and the median of the per-round ratios with their quartiles:
 reference / ours, and "X off" / ours (above 1: the path makes ours faster). Batch 8, fp32, channels_last,
@@ -43,10 +45,15 @@ def _fused_residual(real):
     return conv_bn_act
 
 
+def _stock_residual_off(x, conv, act, residual, res_scale, out, out_offset):
+    return icf._stock(x, conv, None, act, residual, res_scale, out, out_offset)
+
+
 PATHS = {
     "separable_pool": lambda: [(pool2d_torch, "separable", lambda *args: False)],
     "residual_stock": lambda: [(icf, "conv_bn_act", _fused_residual(icf.conv_bn_act))],
     "pool_conv_first": lambda: [(pool_branch, "_conv_first", lambda *args: False)],
+    "residual_in_weights": lambda: [(icf, "_stock_residual", _stock_residual_off)],
 }
 
 

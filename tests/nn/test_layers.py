@@ -245,6 +245,38 @@ def test_scaled_residual_block(relu, backend_name, device):
     assert "scale=" in repr(block)
 
 
+def _training_residual(conv, x, residual, scale, act):
+    with inception_core.backend("torch"):
+        return icnn.functional.conv_bn_act(x, conv, None, act, residual=residual, res_scale=scale)
+
+
+@pytest.mark.parametrize("scale,act", [(0.17, "relu"), (1.0, "none"), (0.1, "none")])
+@pytest.mark.parametrize("hooked", [False, True])
+def test_training_residual_up_projection_matches_stock(scale, act, hooked, monkeypatch):
+    # the torch backend's training up-projection (scale in the weights, sum in place) against the stock
+    # modules' conv(x) * scale + residual: output and every gradient; a conv with a forward hook keeps conv(x)
+    conv = torch.nn.Conv2d(21, 13, 1, bias=True).to(memory_format=torch.channels_last)
+    seen = []
+    if hooked:
+        conv.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    x = torch.randn(3, 21, 5, 7).contiguous(memory_format=torch.channels_last).requires_grad_()
+    res = torch.randn(3, 13, 5, 7).contiguous(memory_format=torch.channels_last).requires_grad_()
+    called = []
+    real = icnn.functional._stock_residual
+    monkeypatch.setattr(icnn.functional, "_stock_residual", lambda *a: called.append(1) or real(*a))
+    y = _training_residual(conv, x, res, scale, act)
+    assert bool(called) != hooked and len(seen) == int(hooked)
+    expected = conv(x) * scale + res
+    expected = torch.relu(expected) if act == "relu" else expected
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-6)
+    assert (y < 0).any() != (act == "relu")
+    g = torch.randn_like(expected)
+    leaves = (x, res, conv.weight, conv.bias)
+    for got, want in zip(torch.autograd.grad(y, leaves, g), torch.autograd.grad(expected, leaves, g), strict=True):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_nn_reexports_torch_nn():
     assert icnn.Linear is torch.nn.Linear and icnn.Sequential is torch.nn.Sequential
     assert icnn.MaxPool2d is not torch.nn.MaxPool2d and issubclass(icnn.MaxPool2d, torch.nn.MaxPool2d)
