@@ -4,8 +4,8 @@ residual)``, forward and backward, in interleaved rounds (``bench.time_interleav
 
 Cases: the three Inception-ResNet-v2 up-projections at batch 8 (block35 128 -> 320 at 35x35, block17 384 -> 1088
 at 17x17, block8 448 -> 2080 at 8x8), fp32, channels_last. ``extra_info``: both medians and ``speedup``, the median
-per-round ratio stock / ours (above 1: ours is faster). Measured on a 2-core AMD EPYC (AVX2), 30 rounds, two runs: block35
-1.52x and 1.64x, block17 1.09x and 1.08x, block8 1.02x and 1.04x.
+per-round ratio stock / ours (above 1: ours is faster). Measured on a 2-core AMD EPYC (AVX2), 30 rounds, two
+runs: block35 1.52x and 1.64x, block17 1.09x and 1.08x, block8 1.02x and 1.04x.
 """
 
 from __future__ import annotations
