@@ -22,6 +22,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules import module as nn_module
 
 from inception_core import ops
 from inception_core.ops._cpu_direct import FrozenConv, cpu_backend
@@ -345,8 +346,6 @@ def _stock(x: Tensor, conv: nn.Conv2d, bn: nn.Module | None, act: str, residual:
 def _plain_conv(conv: nn.Module) -> bool:
     """Whether ``conv(x)`` is exactly ``F.conv2d`` with its parameters: a plain ``nn.Conv2d`` with zero padding
     and no forward hooks (its own or global ones)."""
-    from torch.nn.modules import module as nn_module
-
     return (type(conv) is nn.Conv2d and conv.padding_mode == "zeros" and not conv._forward_hooks
             and not conv._forward_pre_hooks and not nn_module._global_forward_hooks
             and not nn_module._global_forward_pre_hooks)
